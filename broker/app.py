@@ -1,0 +1,172 @@
+"""The application factory and the object that holds one broker's parts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, json, request
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from broker.config import Settings, load_settings
+from broker.db import Database
+from broker.keys import Keys, load_keys
+from broker.problems import problem
+from connectors.registry import ConnectorRegistry, factory
+from consent.lifecycle import DomainContext
+from consent.receipts import ReceiptSigner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Broker:
+    """One broker's parts, built once per app and handed to the views."""
+
+    settings: Settings
+    db: Database
+    keys: Keys
+    connectors: ConnectorRegistry
+    domain: DomainContext
+
+
+def build_connectors(settings: Settings, db: Database) -> ConnectorRegistry:
+    registry = ConnectorRegistry()
+    url = settings.civil_registry_url
+    if url is None or url == settings.database_url:
+        registry.add("civil_registry", factory("civil_registry")(engine=db.engine))
+    else:
+        registry.add("civil_registry", factory("civil_registry")(url=url))
+    return registry
+
+
+def build_broker(settings: Settings) -> Broker:
+    """Build the parts without a Flask app (for the CLI and scripts)."""
+    keys = load_keys(settings)
+    db = Database(settings.database_url)
+    return Broker(
+        settings=settings,
+        db=db,
+        keys=keys,
+        connectors=build_connectors(settings, db),
+        domain=DomainContext(keys.keyring, ReceiptSigner(keys.signing_key, keys.key_id,
+                                                         settings.issuer)),
+    )
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the broker: settings from the environment, then ``config`` overrides."""
+    config = dict(config or {})
+    settings = config.pop("settings", None) or load_settings(**config.pop("serdika", {}))
+    broker = build_broker(settings)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=broker.keys.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
+        SESSION_COOKIE_NAME="__Host-serdika" if settings.issuer.startswith("https") else
+        "serdika",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.issuer.startswith("https"),
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        WTF_CSRF_TIME_LIMIT=3600,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config)
+    app.extensions["serdika"] = broker
+    broker.db.init_app(app)
+
+    csrf = CSRFProtect(app)
+
+    from broker.api.views import bp as api_bp
+    from broker.oauth import init_oauth
+    from wallet_ui import init_wallet
+
+    oauth = init_oauth(app, broker)
+    app.register_blueprint(api_bp)
+    for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+        csrf.exempt(app.view_functions[name])
+    csrf.exempt(api_bp)
+    init_wallet(app, broker, oauth)
+    _register_health(app, broker)
+    _register_errors(app)
+    _register_security_headers(app)
+    from broker.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _register_health(app: Flask, broker: Broker) -> None:
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response('{"status":"ok"}', mimetype="application/json")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        try:
+            with broker.db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:  # any failure of the store means "not ready"
+            log.exception("readiness check failed")
+            return problem(503, "Not ready", "The database does not answer.",
+                           headers={"Retry-After": "5"})
+        return Response('{"status":"ready"}', mimetype="application/json")
+
+
+def _wants_json() -> bool:
+    path = request.path
+    return path.startswith(("/api/", "/oauth2/", "/.well-known/")) or path in (
+        "/healthz", "/readyz")
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        if _wants_json():
+            if request.path.startswith("/oauth2/") and request.path != "/oauth2/authorize":
+                body = {"error": "invalid_request", "error_description": error.description}
+                return Response(json.dumps(body), status=error.code or 400,
+                                mimetype="application/json")
+            return problem(error.code or 500, error.name, error.description)
+        from wallet_ui.views import error_page
+
+        return error_page(error.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            return problem(500, "Internal error", "Something failed on our side.")
+        from wallet_ui.views import error_page
+
+        return error_page(500)
+
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; form-action 'self' {form_action}; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            # The consent form redirects to the service, so form-action admits its origin.
+            headers.setdefault("Content-Security-Policy",
+                               CSP.format(form_action=response.headers.get(
+                                   "X-Serdika-Form-Action", "")).replace("  ", " "))
+            headers.pop("X-Serdika-Form-Action", None)
+            headers.setdefault("X-Frame-Options", "DENY")
+            headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,177 @@
+"""The ``serdika`` command line (DESIGN.md, "CLI"); ``flask --app broker`` works as well."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from consent.accounts import AccountError, create_subject
+from consent.catalogue import RegistrationError, register_service
+from consent.lifecycle import expire_due_consents
+from consent.types import utcnow
+
+
+def _broker() -> Any:
+    return current_app.extensions["serdika"]
+
+
+def _emit(data: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for key, value in (data.items() if isinstance(data, dict) else enumerate(data)):
+            click.echo(f"{key}: {value}")
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database migrations."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Run the migrations up to REVISION."""
+    from broker.migrate import upgrade
+
+    upgrade(_broker().settings.database_url, revision)
+    click.echo("database is up to date", err=True)
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """Demo data."""
+
+
+@demo_group.command("seed")
+@click.option("--json", "as_json", is_flag=True, help="Print the logins as JSON.")
+@with_appcontext
+def demo_seed(as_json: bool) -> None:
+    """Create the demo citizens, services, auditor and registry data (idempotent)."""
+    from broker.demo import seed
+
+    broker = _broker()
+    with broker.db.sessions() as session:
+        result = seed(session, broker)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo("Demo citizens (username / password):")
+    for citizen in result["citizens"]:
+        click.echo(f"  {citizen['username']} / {citizen['password']}")
+    click.echo("Demo services (client_id / client_secret):")
+    for service in result["services"] + result["auditors"]:
+        click.echo(f"  {service['client_id']} / {service['client_secret']}")
+
+
+@click.group("service")
+def service_group() -> None:
+    """OAuth clients: municipal services, approved companies, auditors."""
+
+
+@service_group.command("add")
+@click.option("--name", required=True, help="Name in Bulgarian (and English unless given).")
+@click.option("--name-en", help="Name in English.")
+@click.option("--organisation", help="The controller behind the service.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--purpose", "purposes", multiple=True, required=True)
+@click.option("--client-id", help="Choose the client id (default: generated).")
+@click.option("--sandbox", is_flag=True, help="A test service, marked as such to citizens.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def service_add(name: str, name_en: str | None, organisation: str | None,
+                redirect_uris: tuple[str, ...], purposes: tuple[str, ...],
+                client_id: str | None, sandbox: bool, as_json: bool) -> None:
+    """Register a service; its secret is shown once and stored hashed."""
+    broker = _broker()
+    with broker.db.sessions() as session:
+        try:
+            service, secret = register_service(
+                session, name_bg=name, name_en=name_en or name,
+                organisation=organisation or name, redirect_uris=list(redirect_uris),
+                purposes=list(purposes), sandbox=sandbox, client_id=client_id,
+            )
+        except RegistrationError as exc:
+            raise click.UsageError(str(exc)) from exc
+        session.commit()
+    _emit({"client_id": service.client_id, "client_secret": secret,
+           "redirect_uris": list(redirect_uris), "purposes": list(purposes),
+           "sandbox": sandbox}, as_json)
+
+
+@click.group("citizen")
+def citizen_group() -> None:
+    """Citizen wallet accounts."""
+
+
+@citizen_group.command("add")
+@click.argument("username")
+@click.option("--national-id", required=True, help="The citizen's ЕГН.")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the password from standard input (never from the command line).")
+@click.option("--locale", type=click.Choice(["bg", "en"]), default="bg", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def citizen_add(username: str, national_id: str, password_stdin: bool, locale: str,
+                as_json: bool) -> None:
+    """Create a wallet account for USERNAME."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    broker = _broker()
+    with broker.db.sessions() as session:
+        try:
+            subject = create_subject(session, broker.keys.keyring, username=username,
+                                     password=password, national_id=national_id,
+                                     locale=locale)
+        except AccountError as exc:
+            raise click.UsageError(str(exc)) from exc
+        session.commit()
+        _emit({"username": subject.username, "id": subject.id}, as_json)
+
+
+@click.group("consents")
+def consents_group() -> None:
+    """Consent housekeeping."""
+
+
+@consents_group.command("expire")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def consents_expire(as_json: bool) -> None:
+    """Record the expiry of every consent past its end (run it from cron or a timer)."""
+    broker = _broker()
+    with broker.db.sessions() as session, broker.db.writing(session):
+        count = expire_due_consents(session, now=utcnow())
+    _emit({"expired": count}, as_json)
+
+
+@click.command("serve")
+@click.option("--bind", help="Address to listen on (default: SERDIKA_BIND).")
+@click.option("--workers", type=int, help="Worker processes (default: one per core).")
+@with_appcontext
+def serve(bind: str | None, workers: int | None) -> None:
+    """Serve the broker and the wallet with gunicorn."""
+    from broker.serve import run
+
+    settings = _broker().settings
+    run(bind or settings.bind, workers or settings.workers)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (db_group, demo_group, service_group, citizen_group, consents_group, serve):
+        app.cli.add_command(command)
+
+
+def _create_app() -> Flask:
+    from broker import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(name="serdika", create_app=_create_app, add_version_option=False,
+                  load_dotenv=False, help="Serdika, the consent broker of the city.")

@@ -1,0 +1,82 @@
+"""Configuration: the one place that reads the environment (DESIGN.md, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message names the setting to fix."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept a plain ``postgresql://`` URL and use the driver the broker ships (psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database_url: str
+    bind: str = "127.0.0.1:8000"
+    issuer: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
+    redis_url: str | None = None
+    production: bool = False
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    access_token_ttl: int = 300
+    code_ttl: int = 60
+    civil_registry_url: str | None = None
+    sign_in_max_failures_per_account: int = 5
+    sign_in_max_failures_per_address: int = 20
+    sign_in_window_seconds: int = 900
+    max_request_bytes: int = 64 * 1024
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        return replace(self, **overrides)
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from the environment, then apply ``overrides`` (for tests)."""
+    env = os.environ if env is None else env
+    var_dir = Path(overrides.pop("var_dir", None) or env.get("SERDIKA_VAR_DIR", "var")).resolve()
+    database_url = normalise_database_url(
+        overrides.pop("database_url", None)
+        or env.get("SERDIKA_DATABASE_URL")
+        or f"sqlite:///{var_dir / 'serdika.sqlite3'}"
+    )
+    bind = env.get("SERDIKA_BIND", "127.0.0.1:8000")
+    production = env.get("SERDIKA_ENV", "development") == "production"
+    settings = Settings(
+        var_dir=var_dir,
+        database_url=database_url,
+        bind=bind,
+        issuer=env.get("SERDIKA_ISSUER", f"http://{bind}").rstrip("/"),
+        secret_key=env.get("SERDIKA_SECRET_KEY"),
+        redis_url=env.get("SERDIKA_REDIS_URL"),
+        production=production,
+        workers=int(env.get("SERDIKA_WORKERS", os.cpu_count() or 1)),
+        civil_registry_url=env.get("SERDIKA_CIVIL_REGISTRY_URL"),
+    )
+    settings = settings.with_overrides(overrides)
+    if settings.civil_registry_url:
+        settings = replace(
+            settings, civil_registry_url=normalise_database_url(settings.civil_registry_url)
+        )
+    if settings.production:
+        if not settings.issuer.startswith("https://"):
+            raise ConfigError("SERDIKA_ISSUER must be an https:// URL in production")
+        if not settings.secret_key:
+            raise ConfigError("SERDIKA_SECRET_KEY must be set in production")
+    return settings

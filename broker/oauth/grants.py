@@ -1,0 +1,252 @@
+"""Grant types, tightened: PKCE S256 always, single-use 60-second codes, rotating refresh."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    grants,
+)
+from authlib.oauth2.rfc7636 import CodeChallenge
+from sqlalchemy import select, update
+
+from broker.oauth.models import AuthorizationCode, Token
+from consent.crypto import token_hash
+from consent.decisions import decide_access
+from consent.catalogue import purpose_rules
+from consent.models import Consent
+from consent.requests import (
+    AccessRequest,
+    InvalidAuthorizationDetails,
+    parse_authorization_details,
+    parse_scope_shorthand,
+)
+from consent.types import utcnow
+
+
+class InvalidAuthorizationDetailsError(OAuth2Error):
+    """RFC 9396 §5: the authorization details are malformed or not allowed."""
+
+    error = "invalid_authorization_details"
+
+
+@dataclass
+class GrantedSubject:
+    """What a token is issued for: a citizen and the consent they gave."""
+
+    subject_id: int
+    consent: Consent
+
+    def get_user_id(self) -> int:
+        return self.subject_id
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with ``S256`` only, required of every client (RFC 9700 §2.1.1, FAPI 2.0 §5.3.2.2).
+
+    Authlib's default accepts ``plain`` and lets confidential clients skip PKCE.
+    """
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012 - Authlib's attribute
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send 'code_challenge'.")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be 'S256'.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'.")
+        super().validate_code_verifier(grant, result)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
+
+    def validate_authorization_request(self) -> str:
+        redirect_uri: str = super().validate_authorization_request()
+        try:
+            self.request.access_request = self._access_request()
+        except InvalidAuthorizationDetails as exc:
+            raise InvalidAuthorizationDetailsError(
+                str(exc), redirect_uri=redirect_uri, state=self.request.payload.state
+            ) from exc
+        return redirect_uri
+
+    def _access_request(self) -> AccessRequest:
+        broker = self.server.broker
+        session = broker.db.session
+        service = self.request.client.service
+        context = dict(
+            catalogue=broker.connectors.catalogue,
+            purposes=purpose_rules(session, service.id),
+            default_purpose=service.default_purpose,
+            now=utcnow(),
+        )
+        payload = self.request.payload.data
+        details = payload.get("authorization_details")
+        if details:
+            if len(self.request.payload.datalist.get("authorization_details", [])) > 1:
+                raise InvalidAuthorizationDetails("Send 'authorization_details' once.")
+            return parse_authorization_details(details, **context)
+        return parse_scope_shorthand(payload.get("scope") or "", **context)
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        now = utcnow()
+        granted: GrantedSubject = request.user
+        payload = request.payload.data
+        self.server.broker.db.session.add(
+            AuthorizationCode(
+                code_hash=token_hash(code),
+                client_id=request.client.get_client_id(),
+                subject_id=granted.subject_id,
+                consent_id=granted.consent.id,
+                redirect_uri=request.payload.redirect_uri,
+                code_challenge=payload["code_challenge"],
+                code_challenge_method=payload["code_challenge_method"],
+                issued_at=now,
+                expires_at=now + timedelta(seconds=self.server.broker.settings.code_ttl),
+            )
+        )
+
+    def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
+        """Consume the code atomically: of two concurrent redemptions exactly one wins.
+
+        A code presented again is a replay (RFC 6749 §4.1.2): refuse it and revoke every
+        token issued from it.
+        """
+        session = self.server.broker.db.session
+        now = utcnow()
+        digest = token_hash(code)
+        consumed = session.execute(
+            update(AuthorizationCode)
+            .where(
+                AuthorizationCode.code_hash == digest,
+                AuthorizationCode.client_id == client.get_client_id(),
+                AuthorizationCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+            .returning(AuthorizationCode.id)
+        ).scalar_one_or_none()
+        if consumed is None:
+            row = session.scalar(
+                select(AuthorizationCode).where(AuthorizationCode.code_hash == digest)
+            )
+            if row is not None and row.used_at is not None:
+                session.execute(
+                    update(Token)
+                    .where(Token.authorization_code_id == row.id, Token.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+                session.commit()
+                raise InvalidGrantError("The code was used already; its tokens are revoked.")
+            return None
+        row = session.get(AuthorizationCode, consumed)
+        assert row is not None
+        session.commit()  # the code is spent even if a later check (PKCE) fails
+        if row.expires_at <= now:
+            raise InvalidGrantError("The code has expired.")
+        return row
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Codes are spent when redeemed (see :meth:`query_authorization_code`)."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> GrantedSubject | None:
+        session = self.server.broker.db.session
+        consent = session.get(Consent, authorization_code.consent_id)
+        decision = decide_access(
+            session,
+            consent_id=authorization_code.consent_id,
+            client_id=authorization_code.client_id,
+            now=utcnow(),
+        )
+        if consent is None or not decision.allowed:
+            raise InvalidGrantError("The consent behind this code is no longer in force.")
+        self.request.authorization_code_id = authorization_code.id
+        return GrantedSubject(authorization_code.subject_id, consent)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+        """Spend the refresh token; a second use revokes its family (reuse detection)."""
+        session = self.server.broker.db.session
+        now = utcnow()
+        digest = token_hash(refresh_token)
+        row = session.scalar(select(Token).where(Token.refresh_token_hash == digest))
+        if row is None:
+            return None
+        client = self.request.client
+        if not row.check_client(client):
+            return None
+        spent = session.execute(
+            update(Token)
+            .where(Token.id == row.id, Token.refresh_used_at.is_(None),
+                   Token.revoked_at.is_(None))
+            .values(refresh_used_at=now, revoked_at=now)
+        ).rowcount
+        if spent != 1:
+            if row.refresh_used_at is not None:
+                session.execute(
+                    update(Token)
+                    .where(Token.family_id == row.family_id, Token.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+            session.commit()
+            return None
+        session.commit()
+        if row.refresh_expires_at is None or row.refresh_expires_at <= now:
+            return None
+        assert row.consent_id is not None
+        decision = decide_access(
+            session, consent_id=row.consent_id, client_id=row.client_id, now=now
+        )
+        if not decision.allowed:
+            return None
+        self.request.family_id = row.family_id
+        return row
+
+    def authenticate_user(self, refresh_token: Token) -> GrantedSubject | None:
+        session = self.server.broker.db.session
+        consent = session.get(Consent, refresh_token.consent_id)
+        if consent is None or refresh_token.subject_id is None:
+            return None
+        return GrantedSubject(refresh_token.subject_id, consent)
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        """Already done: :meth:`authenticate_refresh_token` spent and revoked the old row."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """For auditors: scopes such as ``audit:read``, limited to what the client was given."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
+
+    def validate_requested_scope(self) -> None:
+        asked = set((self.request.payload.scope or "").split())
+        allowed = set(self.request.client.service.scope.split())
+        if not allowed or not asked <= allowed:
+            raise InvalidScopeError("The client may not ask for this scope.")
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
+        scope = self.request.payload.scope or self.request.client.service.scope
+        token = self.generate_token(scope=scope, include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+def new_family_id() -> str:
+    return "fam_" + secrets.token_urlsafe(15)

@@ -1,0 +1,262 @@
+"""The whole OAuth wiring in one place: grants, endpoints, token storage and metadata."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
+from flask import Flask, Response, json, request
+from sqlalchemy import select, update
+
+from broker.oauth.clients import query_client
+from broker.oauth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    GrantedSubject,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+    new_family_id,
+)
+from broker.oauth.models import Token
+from consent.crypto import new_secret, token_hash
+from consent.decisions import decide_access
+from consent.requests import DETAILS_TYPE
+from consent.types import utcnow
+
+if TYPE_CHECKING:
+    from broker.app import Broker
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class AuthorizationServer(FlaskAuthorizationServer):
+    broker: Broker
+
+    def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
+        response: Response = super().handle_response(status_code, payload, headers)
+        response.headers.update(NO_STORE)
+        return response
+
+
+def _token_generator(broker: Broker) -> Any:
+    def generate(grant_type: str, client: Any, user: GrantedSubject | None = None,
+                 scope: str | None = None, expires_in: int | None = None,
+                 include_refresh_token: bool = True) -> dict[str, Any]:
+        ttl = broker.settings.access_token_ttl
+        token: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": new_secret("sat_"),
+        }
+        if user is not None:
+            consent = user.consent
+            remaining = int((consent.expires_at - utcnow()).total_seconds())
+            ttl = max(1, min(ttl, remaining))
+            token["refresh_token"] = new_secret("srt_")
+            token["consent_id"] = consent.id
+            token["authorization_details"] = [
+                {"type": DETAILS_TYPE, **item, "purpose": consent.purpose_code,
+                 "duration": consent.duration}
+                for item in consent.scope
+            ]
+        elif scope:
+            token["scope"] = scope
+        token["expires_in"] = ttl
+        return token
+
+    return generate
+
+
+def _save_token(broker: Broker) -> Any:
+    def save(token: dict[str, Any], request: Any) -> None:
+        now = utcnow()
+        granted: GrantedSubject | None = request.user
+        consent = granted.consent if granted else None
+        session = broker.db.session
+        session.add(
+            Token(
+                access_token_hash=token_hash(token["access_token"]),
+                refresh_token_hash=(
+                    token_hash(token["refresh_token"]) if "refresh_token" in token else None
+                ),
+                client_id=request.client.get_client_id(),
+                subject_id=granted.subject_id if granted else None,
+                consent_id=consent.id if consent else None,
+                authorization_code_id=getattr(request, "authorization_code_id", None),
+                family_id=getattr(request, "family_id", None) or new_family_id(),
+                scope=token.get("scope", ""),
+                authorization_details=token.get("authorization_details"),
+                issued_at=now,
+                access_expires_at=now + timedelta(seconds=token["expires_in"]),
+                refresh_expires_at=consent.expires_at if consent else None,
+            )
+        )
+        session.commit()
+
+    return save
+
+
+def find_token(session: Any, token_string: str, hint: str | None) -> Token | None:
+    """Look a presented token up by its hash, as an access token or a refresh token."""
+    digest = token_hash(token_string)
+    columns = [Token.access_token_hash, Token.refresh_token_hash]
+    if hint == "refresh_token":
+        columns.reverse()
+    for column in columns:
+        row = session.scalar(select(Token).where(column == digest))
+        if row is not None:
+            row.presented_as = (
+                "access_token" if column is Token.access_token_hash else "refresh_token"
+            )
+            return row
+    return None
+
+
+class IntrospectionEndpoint(BaseIntrospectionEndpoint):
+    """RFC 7662, answering only the client that owns the token, from live consent state."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        return find_token(self.server.broker.db.session, token_string, token_type_hint)
+
+    def check_permission(self, token: Token, client: Any, request: Any) -> bool:
+        return token.check_client(client)
+
+    def create_introspection_payload(self, token: Token | None) -> dict[str, Any]:
+        if token is None or token.revoked_at is not None:
+            return {"active": False}
+        now = utcnow()
+        if token.presented_as == "access_token":
+            expires_at = token.access_expires_at
+        else:
+            if token.refresh_used_at is not None:
+                return {"active": False}
+            expires_at = token.refresh_expires_at or token.access_expires_at
+        if expires_at <= now:
+            return {"active": False}
+        payload: dict[str, Any] = {
+            "active": True,
+            "client_id": token.client_id,
+            "token_type": "Bearer" if token.presented_as == "access_token" else "refresh_token",
+            "iat": int(token.issued_at.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "iss": self.server.broker.settings.issuer,
+        }
+        if token.scope:
+            payload["scope"] = token.scope
+        if token.consent_id is not None:
+            decision = decide_access(
+                self.server.broker.db.session,
+                consent_id=token.consent_id,
+                client_id=token.client_id,
+                now=now,
+            )
+            if not decision.allowed or decision.state is None:
+                return {"active": False}
+            payload |= {
+                "sub": decision.state.subject_pairwise,
+                "consent_id": token.consent_id,
+                "authorization_details": token.authorization_details,
+            }
+        return payload
+
+
+class RevocationEndpoint(BaseRevocationEndpoint):
+    """RFC 7009; revoking a refresh token revokes its whole family."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        return find_token(self.server.broker.db.session, token_string, token_type_hint)
+
+    def authenticate_token(self, request: Any, client: Any) -> Token | None:
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        # RFC 7009 §2.2: another client's token is answered like an unknown one.
+        return token if token is not None and token.check_client(client) else None
+
+    def revoke_token(self, token: Token, request: Any) -> None:
+        session = self.server.broker.db.session
+        target = Token.family_id == token.family_id
+        if token.presented_as == "access_token":
+            target = Token.id == token.id
+        session.execute(
+            update(Token).where(target, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
+        )
+        session.commit()
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    """RFC 8414 authorization server metadata."""
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "jwks_uri": f"{issuer}/oauth2/jwks",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "authorization_details_types_supported": [DETAILS_TYPE],
+        "scopes_supported": ["audit:read"],
+        "authorization_response_iss_parameter_supported": False,
+        "service_documentation": f"{issuer}/docs",
+        "ui_locales_supported": ["bg", "en"],
+    }
+
+
+def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
+    server = AuthorizationServer()
+    server.broker = broker
+    server.init_app(
+        app,
+        query_client=lambda client_id: query_client(broker.db.session, client_id),
+        save_token=_save_token(broker),
+    )
+    server.register_token_generator("default", _token_generator(broker))
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(RevocationEndpoint)
+    app.extensions["serdika.oauth"] = server
+
+    @app.post("/oauth2/token")
+    def token_endpoint() -> Response:
+        with broker.db.writing():
+            return server.create_token_response()
+
+    @app.post("/oauth2/introspect")
+    def introspection_endpoint() -> Response:
+        return server.create_endpoint_response(IntrospectionEndpoint.ENDPOINT_NAME)
+
+    @app.post("/oauth2/revoke")
+    def revocation_endpoint() -> Response:
+        with broker.db.writing():
+            return server.create_endpoint_response(RevocationEndpoint.ENDPOINT_NAME)
+
+    @app.get("/.well-known/oauth-authorization-server")
+    def authorization_server_metadata() -> Response:
+        return Response(json.dumps(metadata(broker.settings.issuer)),
+                        mimetype="application/json")
+
+    @app.get("/oauth2/jwks")
+    def jwks() -> Response:
+        return Response(json.dumps({"keys": [broker.keys.public_jwk()]}),
+                        mimetype="application/jwk-set+json")
+
+    @app.errorhandler(OAuth2Error)
+    def oauth_error(error: OAuth2Error) -> Response:
+        return server.handle_error_response(None, error)
+
+    _ = InvalidRequestError
+    return server

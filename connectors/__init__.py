@@ -1,0 +1,1 @@
+"""Data-source adapters behind one small interface (see :mod:`connectors.base`)."""

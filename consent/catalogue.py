@@ -1,0 +1,131 @@
+"""The purpose catalogue, legal bases in plain words, and service registration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consent.crypto import new_secret, token_hash
+from consent.models import Purpose, Service, ServiceKind, ServicePurpose
+from consent.requests import PurposeRule
+
+
+@dataclass(frozen=True)
+class LegalBasis:
+    code: str
+    article: str
+    plain_bg: str
+    plain_en: str
+    dpv_iri: str
+
+    def plain(self, locale: str) -> str:
+        return self.plain_bg if locale == "bg" else self.plain_en
+
+
+LEGAL_BASES = {
+    basis.code: basis
+    for basis in (
+        LegalBasis(
+            "consent",
+            "GDPR Art. 6(1)(a)",
+            "Вашето съгласие. Можете да го оттеглите по всяко време, толкова лесно, "
+            "колкото сте го дали.",
+            "Your consent. You can withdraw it at any time, as easily as you gave it.",
+            "https://w3id.org/dpv/legal/eu/gdpr#A6-1-a",
+        ),
+        LegalBasis(
+            "public_task",
+            "GDPR Art. 6(1)(e)",
+            "Задача от обществен интерес, възложена на общината със закон; "
+            "данните се четат само с Вашето съгласие тук.",
+            "A task in the public interest given to the municipality by law; "
+            "the data is read only with your consent here.",
+            "https://w3id.org/dpv/legal/eu/gdpr#A6-1-e",
+        ),
+        LegalBasis(
+            "contract",
+            "GDPR Art. 6(1)(b)",
+            "Договор, който сключвате или сте сключили с услугата.",
+            "A contract you are making or have made with the service.",
+            "https://w3id.org/dpv/legal/eu/gdpr#A6-1-b",
+        ),
+    )
+}
+
+
+class RegistrationError(ValueError):
+    """A service cannot be registered as asked."""
+
+
+def purpose_rules(session: Session, service_id: int) -> dict[str, PurposeRule]:
+    """The purposes a service may ask consent for, with their durations."""
+    rows = session.execute(
+        select(Purpose.code, Purpose.default_duration, Purpose.max_duration)
+        .join(ServicePurpose, ServicePurpose.purpose_code == Purpose.code)
+        .where(ServicePurpose.service_id == service_id)
+    ).all()
+    return {code: PurposeRule(code, default, maximum) for code, default, maximum in rows}
+
+
+def register_service(
+    session: Session,
+    *,
+    name_bg: str,
+    name_en: str,
+    organisation: str,
+    redirect_uris: list[str],
+    purposes: list[str],
+    kind: ServiceKind = ServiceKind.SERVICE,
+    scope: str = "",
+    sandbox: bool = False,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+) -> tuple[Service, str]:
+    """Register an OAuth client and return it with its secret (shown once, stored hashed)."""
+    for uri in redirect_uris:
+        _check_redirect_uri(uri)
+    known = set(session.scalars(select(Purpose.code).where(Purpose.code.in_(purposes))))
+    missing = [code for code in purposes if code not in known]
+    if missing:
+        raise RegistrationError(f"unknown purpose(s): {', '.join(missing)}")
+    if kind == ServiceKind.SERVICE and not (redirect_uris and purposes):
+        raise RegistrationError("a service needs at least one redirect URI and one purpose")
+    client_id = client_id or new_secret("srv_" if kind == ServiceKind.SERVICE else "aud_", 12)
+    if session.scalar(select(Service.id).where(Service.client_id == client_id)) is not None:
+        raise RegistrationError(f"client id {client_id!r} is taken")
+    secret = client_secret or new_secret("", 32)
+    grant_types = (
+        ["authorization_code", "refresh_token"]
+        if kind == ServiceKind.SERVICE
+        else ["client_credentials"]
+    )
+    service = Service(
+        client_id=client_id,
+        client_secret_hash=token_hash(secret),
+        kind=kind,
+        name_bg=name_bg,
+        name_en=name_en,
+        organisation=organisation,
+        redirect_uris=redirect_uris,
+        grant_types=grant_types,
+        scope=scope,
+        default_purpose=purposes[0] if purposes else None,
+        sandbox=sandbox,
+    )
+    session.add(service)
+    session.flush()
+    session.add_all(ServicePurpose(service_id=service.id, purpose_code=code) for code in purposes)
+    return service, secret
+
+
+def _check_redirect_uri(uri: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise RegistrationError(f"redirect URI {uri!r} must use https (http only on loopback)")
+    if parts.fragment:
+        raise RegistrationError(f"redirect URI {uri!r} must not have a fragment")

@@ -1,0 +1,104 @@
+"""Append-only ledger rows, designed as the leaves of an RFC 9162 Merkle tree.
+
+Each entry is a JSON object with field *names* only, never values, and the subject as a keyed
+pseudonym. Its bytes are the RFC 8785 canonical form, and ``leaf_hash`` is
+``SHA-256(0x00 || bytes)`` (RFC 9162 §2.1.1), so the tree can be built over stored rows as is.
+
+Indexes are consecutive and gapless: an append increments ``ledger_head.size`` inside the same
+transaction, so the row lock (PostgreSQL) or the single writer (SQLite) orders appends, and a
+rolled-back append takes its index back with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import rfc8785
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from consent.models import LedgerEntry, LedgerHead
+
+LEAF_PREFIX = b"\x00"
+ENTRY_VERSION = 1
+
+
+class LedgerEvent(StrEnum):
+    """Ledger event tags, shaped ``source:action``."""
+
+    CONSENT_REQUESTED = "consent:requested"
+    CONSENT_GRANTED = "consent:granted"
+    CONSENT_DENIED = "consent:denied"
+    CONSENT_REVOKED = "consent:revoked"
+    CONSENT_EXPIRED = "consent:expired"
+    DATA_READ = "data:read"
+    DATA_READ_REFUSED = "data:read_refused"
+    SUBJECT_ERASED = "subject:erased"
+
+
+def canonical_bytes(entry: dict[str, Any]) -> bytes:
+    """Return the RFC 8785 (JCS) serialisation of ``entry``."""
+    return rfc8785.dumps(entry)
+
+
+def leaf_hash(entry_bytes: bytes) -> bytes:
+    return hashlib.sha256(LEAF_PREFIX + entry_bytes).digest()
+
+
+def append_entry(
+    session: Session,
+    event: LedgerEvent,
+    *,
+    at: datetime,
+    consent_id: str | None = None,
+    service: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Append one event and return its index; the caller commits.
+
+    ``details`` must hold names, codes and pseudonyms only: never a personal data value.
+    """
+    next_size = session.execute(
+        update(LedgerHead).where(LedgerHead.id == 1).values(size=LedgerHead.size + 1)
+        .returning(LedgerHead.size)
+    ).scalar_one()
+    index = next_size - 1
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "index": index,
+        "event": str(event),
+        "time": at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    }
+    if consent_id is not None:
+        entry["consent"] = consent_id
+    if service is not None:
+        entry["service"] = service
+    if details:
+        entry.update(details)
+    data = canonical_bytes(entry)
+    session.execute(
+        insert(LedgerEntry).values(
+            index=index,
+            event=str(event),
+            consent_id=consent_id,
+            service_client_id=service,
+            recorded_at=at,
+            entry=data.decode(),
+            leaf_hash=leaf_hash(data),
+        )
+    )
+    return index
+
+
+def ensure_head(session: Session) -> None:
+    """Create the head row of an empty ledger (migrations do this; tests may call it)."""
+    if session.get(LedgerHead, 1) is None:
+        session.add(LedgerHead(id=1, size=0))
+        session.flush()
+
+
+def ledger_size(session: Session) -> int:
+    return session.execute(select(LedgerHead.size).where(LedgerHead.id == 1)).scalar_one()

@@ -1,0 +1,260 @@
+"""The consent state machine; every transition goes through :func:`transition`.
+
+::
+
+    requested ──allow──▶ active ──revoke──▶ revoked
+        │                  │
+        │                  └──expire──▶ expired
+        └──deny──▶ denied
+
+Each transition appends its ledger entry in the same transaction as the state change, so the
+row and its history never disagree. Active is the only state from which data can be read.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from consent.crypto import Keyring, ledger_pseudonym, pairwise_subject
+from consent.ledger import LedgerEvent, append_entry
+from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
+from consent.receipts import RECEIPT_TYPE, ReceiptSigner, receipt_claims
+from consent.requests import AccessRequest, duration_end
+
+S = ConsentStatus
+TRANSITIONS: dict[tuple[ConsentStatus, ConsentStatus], LedgerEvent] = {
+    (S.REQUESTED, S.ACTIVE): LedgerEvent.CONSENT_GRANTED,
+    (S.REQUESTED, S.DENIED): LedgerEvent.CONSENT_DENIED,
+    (S.ACTIVE, S.REVOKED): LedgerEvent.CONSENT_REVOKED,
+    (S.ACTIVE, S.EXPIRED): LedgerEvent.CONSENT_EXPIRED,
+}
+
+
+class InvalidTransition(Exception):
+    """The consent is not in a state from which this change is possible."""
+
+    def __init__(self, consent_id: str, current: str, wanted: str) -> None:
+        super().__init__(f"consent {consent_id} is {current}; it cannot become {wanted}")
+        self.current = current
+        self.wanted = wanted
+
+
+class SubjectErased(Exception):
+    """The subject's pseudonym key is gone; no new consent can be recorded for them."""
+
+
+@dataclass(frozen=True)
+class DomainContext:
+    """What the domain needs from its host: keys, the receipt signer, the issuer URL."""
+
+    keyring: Keyring
+    signer: ReceiptSigner
+
+
+def new_consent_id() -> str:
+    return "cns_" + secrets.token_urlsafe(18)
+
+
+def subject_key(keyring: Keyring, subject: Subject) -> bytes:
+    if subject.pseudonym_key_ciphertext is None:
+        raise SubjectErased(subject.id)
+    return keyring.open(subject.pseudonym_key_ciphertext, b"subject:%d" % subject.id)
+
+
+def transition(
+    session: Session,
+    consent: Consent,
+    to: ConsentStatus,
+    *,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Move ``consent`` to ``to`` if the table allows it; append the event; return its index.
+
+    The update is conditional on the state read, so two racing transitions cannot both win.
+    """
+    current = ConsentStatus(consent.status)
+    event = TRANSITIONS.get((current, to))
+    if event is None:
+        raise InvalidTransition(consent.id, current, to)
+    values: dict[str, Any] = {"status": to}
+    if to in (S.ACTIVE, S.DENIED):
+        values["decided_at"] = at
+    if to == S.REVOKED:
+        values["revoked_at"] = at
+    changed = session.execute(
+        update(Consent)
+        .where(Consent.id == consent.id, Consent.status == current)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        session.refresh(consent)
+        raise InvalidTransition(consent.id, consent.status, to)
+    for key, value in values.items():
+        setattr(consent, key, value)
+    service = session.get(Service, consent.service_id)
+    return append_entry(
+        session,
+        event,
+        at=at,
+        consent_id=consent.id,
+        service=service.client_id if service else None,
+        details={"subject": consent.subject_pseudonym, **(details or {})},
+    )
+
+
+def record_decision(
+    session: Session,
+    context: DomainContext,
+    *,
+    subject: Subject,
+    service: Service,
+    request: AccessRequest,
+    allow: bool,
+    now: datetime,
+) -> Consent:
+    """Record the citizen's answer to a request: the consent, its events and its receipt."""
+    key = subject_key(context.keyring, subject)
+    consent = Consent(
+        id=new_consent_id(),
+        subject_id=subject.id,
+        service_id=service.id,
+        purpose_code=request.purpose,
+        scope=[item.as_dict() for item in request.items],
+        duration=request.duration,
+        status=S.REQUESTED,
+        subject_pairwise=pairwise_subject(key, service.client_id),
+        subject_pseudonym=ledger_pseudonym(key),
+        requested_at=now,
+        expires_at=duration_end(now, request.duration) if allow else None,
+    )
+    session.add(consent)
+    session.flush()
+    scope_names = _scope_names(consent.scope)
+    append_entry(
+        session,
+        LedgerEvent.CONSENT_REQUESTED,
+        at=now,
+        consent_id=consent.id,
+        service=service.client_id,
+        details={
+            "subject": consent.subject_pseudonym,
+            "purpose": request.purpose,
+            "duration": request.duration,
+            "scope": scope_names,
+        },
+    )
+    if not allow:
+        transition(session, consent, S.DENIED, at=now)
+        return consent
+    index = transition(
+        session,
+        consent,
+        S.ACTIVE,
+        at=now,
+        details={
+            "purpose": request.purpose,
+            "scope": scope_names,
+            "expires": consent.expires_at.isoformat() if consent.expires_at else None,
+        },
+    )
+    issue_receipt(session, context, consent, service, kind="grant", at=now, ledger_index=index)
+    return consent
+
+
+def revoke_consent(
+    session: Session,
+    context: DomainContext,
+    consent: Consent,
+    *,
+    now: datetime,
+    by: str = "subject",
+) -> Consent:
+    """Withdraw a consent (GDPR Art. 7(3)); raises :class:`InvalidTransition` if not active."""
+    index = transition(session, consent, S.REVOKED, at=now, details={"by": by})
+    service = session.get(Service, consent.service_id)
+    assert service is not None
+    issue_receipt(
+        session, context, consent, service, kind="revocation", at=now, ledger_index=index
+    )
+    return consent
+
+
+def expire_due_consents(session: Session, *, now: datetime, batch: int = 500) -> int:
+    """Mark active consents past their end as expired, writing their events; return how many.
+
+    Expired consents already act as revoked at decision time; this records the fact.
+    """
+    count = 0
+    while True:
+        due = session.scalars(
+            select(Consent)
+            .where(Consent.status == S.ACTIVE, Consent.expires_at <= now)
+            .order_by(Consent.expires_at)
+            .limit(batch)
+        ).all()
+        for consent in due:
+            transition(session, consent, S.EXPIRED, at=consent.expires_at or now)
+            count += 1
+        session.commit()
+        if len(due) < batch:
+            return count
+
+
+def issue_receipt(
+    session: Session,
+    context: DomainContext,
+    consent: Consent,
+    service: Service,
+    *,
+    kind: str,
+    at: datetime,
+    ledger_index: int,
+) -> Receipt:
+    purpose = session.get(Purpose, consent.purpose_code)
+    assert purpose is not None
+    receipt_id = "rct_" + secrets.token_urlsafe(18)
+    claims = receipt_claims(
+        receipt_id=receipt_id,
+        kind=kind,
+        issued_at=at,
+        consent_id=consent.id,
+        subject_pairwise=consent.subject_pairwise,
+        controller=service.organisation,
+        service_client_id=service.client_id,
+        service_name=service.name_en,
+        purpose={
+            "code": purpose.code,
+            "dpv_iri": purpose.dpv_iri,
+            "legal_basis": purpose.legal_basis,
+        },
+        scope=consent.scope,
+        expires_at=consent.expires_at,
+        ledger_index=ledger_index,
+        issuer=context.signer.issuer,
+    )
+    receipt = Receipt(
+        id=receipt_id,
+        consent_id=consent.id,
+        kind=kind,
+        issued_at=at,
+        ledger_index=ledger_index,
+        jws=context.signer.sign(claims, RECEIPT_TYPE),
+    )
+    session.add(receipt)
+    return receipt
+
+
+def _scope_names(scope: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"{item['connector']}.{item['resource']}.{name}"
+        for item in scope
+        for name in item["fields"]
+    ]

@@ -1,0 +1,188 @@
+"""Typed SQLAlchemy models of the consent domain.
+
+The current state of a consent is the ``consents`` row; its history is the append-only
+``ledger_entries`` table (see :mod:`consent.ledger`), which names subjects by pseudonym only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from consent.types import BigIntegerId, UTCDateTime, int_pk, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ConsentStatus(StrEnum):
+    REQUESTED = "requested"
+    ACTIVE = "active"
+    DENIED = "denied"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class ServiceStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class ServiceKind(StrEnum):
+    SERVICE = "service"
+    AUDITOR = "auditor"
+
+
+class Subject(Base):
+    """A citizen: a wallet account, the national identifier encrypted, a pseudonym key."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[int_pk]
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    national_id_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary(256))
+    # A keyed blind index, so a citizen can be found by national id without decrypting rows.
+    national_id_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    # Per-subject key for pseudonyms; destroying it on erasure unlinks every ledger entry.
+    pseudonym_key_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary(256))
+    locale: Mapped[str] = mapped_column(String(8), default="bg")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Purpose(Base):
+    """A purpose from the catalogue, in both languages, with its legal basis and DPV IRI."""
+
+    __tablename__ = "purposes"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name_bg: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    description_bg: Mapped[str] = mapped_column(Text)
+    description_en: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(String(64))
+    dpv_iri: Mapped[str] = mapped_column(String(255))
+    default_duration: Mapped[str] = mapped_column(String(32))
+    max_duration: Mapped[str] = mapped_column(String(32))
+    retention: Mapped[str] = mapped_column(String(32))
+
+
+class Service(Base):
+    """An OAuth client: a municipal service, an approved company, or an auditor."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int_pk]
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    kind: Mapped[str] = mapped_column(String(16), default=ServiceKind.SERVICE)
+    name_bg: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str] = mapped_column(String(200))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Non-consent scopes the client may ask for with client_credentials (``audit:read``).
+    scope: Mapped[str] = mapped_column(String(255), default="")
+    default_purpose: Mapped[str | None] = mapped_column(ForeignKey("purposes.code"))
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=ServiceStatus.ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ServicePurpose(Base):
+    """A purpose a service has been approved to ask consent for."""
+
+    __tablename__ = "service_purposes"
+
+    service_id: Mapped[int] = mapped_column(
+        BigIntegerId, ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    purpose_code: Mapped[str] = mapped_column(ForeignKey("purposes.code"), primary_key=True)
+
+
+class Consent(Base):
+    """One consent: who lets which service read what, for which purpose, until when."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        Index("ix_consents_subject_status", "subject_id", "status"),
+        Index("ix_consents_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(BigIntegerId, ForeignKey("subjects.id"))
+    service_id: Mapped[int] = mapped_column(BigIntegerId, ForeignKey("services.id"), index=True)
+    purpose_code: Mapped[str] = mapped_column(ForeignKey("purposes.code"))
+    # [{"connector", "resource", "fields": [...], "actions": ["read"]}], as granted.
+    scope: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    duration: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    # The subject as this service sees it: stable per service, unlinkable across services.
+    subject_pairwise: Mapped[str] = mapped_column(String(64))
+    # The subject as the ledger names it (see consent.crypto.ledger_pseudonym).
+    subject_pseudonym: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LedgerEntry(Base):
+    """One event, append-only; ``entry`` holds the RFC 8785 bytes that the leaf hash covers."""
+
+    __tablename__ = "ledger_entries"
+
+    index: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=False)
+    event: Mapped[str] = mapped_column(String(32))
+    consent_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    service_client_id: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    entry: Mapped[str] = mapped_column(Text)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerHead(Base):
+    """A single row holding the ledger's size; updating it serialises index assignment."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(BigIntegerId)
+
+
+class Receipt(Base):
+    """A signed consent receipt (JWS) handed to the citizen at grant and at revocation."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (UniqueConstraint("consent_id", "kind"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ledger_index: Mapped[int] = mapped_column(BigIntegerId)
+    jws: Mapped[str] = mapped_column(Text)

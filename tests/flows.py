@@ -1,0 +1,120 @@
+"""Test helpers that walk the OAuth flow through the Flask test client."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from flask.testing import FlaskClient
+
+REDIRECT_URI = "http://127.0.0.1:9001/callback"
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
+
+
+def person_details(fields: list[str] | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    detail: dict[str, Any] = {
+        "type": "personal_data", "connector": "civil_registry", "resource": "person",
+        "fields": fields or ["given_name", "family_name", "birth_date", "address"],
+        "actions": ["read"], "purpose": "kindergarten_enrolment", "duration": "P90D",
+    }
+    detail.update(overrides)
+    return [detail]
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has a CSRF token"
+    return match.group(1)
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+@dataclass
+class Flow:
+    """One service asking one citizen, through the test client."""
+
+    client: FlaskClient
+    service: dict[str, Any]
+    citizen: dict[str, Any]
+    details: list[dict[str, Any]] | None = field(default_factory=person_details)
+    scope: str | None = None
+    state: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    verifier: str = ""
+    challenge: str = ""
+
+    def __post_init__(self) -> None:
+        self.verifier, self.challenge = pkce_pair()
+
+    def authorize_query(self, **overrides: Any) -> str:
+        params: dict[str, Any] = {
+            "response_type": "code", "client_id": self.service["client_id"],
+            "redirect_uri": REDIRECT_URI, "state": self.state,
+            "code_challenge": self.challenge, "code_challenge_method": "S256",
+        }
+        if self.details is not None:
+            params["authorization_details"] = json.dumps(self.details)
+        if self.scope is not None:
+            params["scope"] = self.scope
+        params.update(overrides)
+        return "/oauth2/authorize?" + urlencode({k: v for k, v in params.items()
+                                                 if v is not None})
+
+    def sign_in(self) -> None:
+        page = self.client.get("/wallet/sign-in")
+        response = self.client.post("/wallet/sign-in", data={
+            "username": self.citizen["username"], "password": self.citizen["password"],
+            "csrf_token": csrf_token(page.get_data(as_text=True))})
+        assert response.status_code == 302, response.get_data(as_text=True)
+
+    def decide(self, decision: str = "allow", fields: list[str] | None = None,
+               **overrides: Any) -> dict[str, list[str]]:
+        """Sign in, show the consent page, answer it; return the redirect's query."""
+        self.sign_in()
+        url = self.authorize_query(**overrides)
+        page = self.client.get(url)
+        assert page.status_code == 200, page.get_data(as_text=True)
+        form: dict[str, Any] = {"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                "decision": decision}
+        if fields is not None:
+            form["fields"] = fields
+        else:
+            form["fields"] = re.findall(r'name="fields" value="([^"]+)"',
+                                        page.get_data(as_text=True))
+        response = self.client.post(url, data=form)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        location = response.headers["Location"]
+        assert location.startswith(REDIRECT_URI)
+        return parse_qs(urlsplit(location).query)
+
+    def code(self, **kwargs: Any) -> str:
+        query = self.decide(**kwargs)
+        assert query["state"] == [self.state]
+        return query["code"][0]
+
+    def redeem(self, code: str, verifier: str | None = None, **extra: Any) -> Any:
+        data = {"grant_type": "authorization_code", "code": code,
+                "redirect_uri": REDIRECT_URI, "code_verifier": verifier or self.verifier}
+        data.update(extra)
+        return self.client.post("/oauth2/token", data={k: v for k, v in data.items()
+                                                       if v is not None},
+                                headers=basic(self.service["client_id"],
+                                              self.service["client_secret"]))
+
+    def tokens(self, **kwargs: Any) -> dict[str, Any]:
+        response = self.redeem(self.code(**kwargs))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()

@@ -1,0 +1,76 @@
+"""Signing citizens in and out: server-side sessions, rotation, failure-only rate limits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from flask import session as cookie
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from consent.crypto import token_hash
+from consent.models import Subject
+from wallet_ui.models import SignInFailure, WalletSession
+
+SESSION_LIFETIME = timedelta(hours=8)
+
+
+def _failure_keys(username: str, address: str) -> tuple[str, str]:
+    # Hashed, so the table holds no usernames or addresses in clear.
+    user = hashlib.sha256(b"user\x00" + username.casefold().encode()).hexdigest()[:40]
+    addr = hashlib.sha256(b"addr\x00" + address.encode()).hexdigest()[:40]
+    return "u:" + user, "a:" + addr
+
+
+def sign_in_blocked(session: Session, username: str, address: str, *, now: datetime,
+                    window: int, per_account: int, per_address: int) -> bool:
+    user_key, addr_key = _failure_keys(username, address)
+    since = now - timedelta(seconds=window)
+    counts = dict(
+        session.execute(
+            select(SignInFailure.key, func.count())
+            .where(SignInFailure.key.in_((user_key, addr_key)), SignInFailure.at > since)
+            .group_by(SignInFailure.key)
+        ).all()
+    )
+    return counts.get(user_key, 0) >= per_account or counts.get(addr_key, 0) >= per_address
+
+
+def record_failure(session: Session, username: str, address: str, *, now: datetime,
+                   window: int) -> None:
+    user_key, addr_key = _failure_keys(username, address)
+    session.execute(delete(SignInFailure).where(
+        SignInFailure.at <= now - timedelta(seconds=window)))
+    session.add_all([SignInFailure(key=user_key, at=now), SignInFailure(key=addr_key, at=now)])
+
+
+def start_session(session: Session, subject: Subject, *, now: datetime) -> None:
+    """Sign ``subject`` in: a fresh cookie (no fixation) bound to a new server-side row."""
+    end_session(session)
+    cookie.clear()
+    session_id = secrets.token_urlsafe(32)
+    session.add(WalletSession(id_hash=token_hash(session_id), subject_id=subject.id,
+                              created_at=now, expires_at=now + SESSION_LIFETIME))
+    cookie["sid"] = session_id
+    cookie.permanent = True
+
+
+def end_session(session: Session) -> None:
+    session_id = cookie.pop("sid", None)
+    if session_id:
+        session.execute(delete(WalletSession).where(
+            WalletSession.id_hash == token_hash(session_id)))
+
+
+def current_subject(session: Session, *, now: datetime) -> Subject | None:
+    session_id = cookie.get("sid")
+    if not session_id or not isinstance(session_id, str):
+        return None
+    return session.scalar(
+        select(Subject)
+        .join(WalletSession, WalletSession.subject_id == Subject.id)
+        .where(WalletSession.id_hash == token_hash(session_id),
+               WalletSession.expires_at > now, Subject.erased_at.is_(None))
+    )

@@ -1,0 +1,36 @@
+"""Wallet sign-in state: server-side sessions and counted sign-in failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from consent.models import Base
+from consent.types import BigIntegerId, UTCDateTime, int_pk
+
+
+class WalletSession(Base):
+    """A signed-in browser; the cookie holds a random id, the table only its hash."""
+
+    __tablename__ = "wallet_sessions"
+
+    id: Mapped[int_pk]
+    id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    subject_id: Mapped[int] = mapped_column(
+        BigIntegerId, ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SignInFailure(Base):
+    """One failed sign-in, counted per account and per address; successes are never counted."""
+
+    __tablename__ = "wallet_sign_in_failures"
+    __table_args__ = (Index("ix_wallet_sign_in_failures_key_at", "key", "at"),)
+
+    id: Mapped[int_pk]
+    key: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

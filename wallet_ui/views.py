@@ -1,0 +1,404 @@
+"""Wallet pages. Each view parses the request, calls one domain function, renders a page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import isodate
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
+
+from broker.oauth.grants import GrantedSubject
+from consent.catalogue import LEGAL_BASES
+from consent.lifecycle import InvalidTransition, record_decision, revoke_consent
+from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
+from consent.accounts import authenticate
+from consent.types import utcnow
+from wallet_ui import LANG_COOKIE, LOCALES
+from wallet_ui.auth import (
+    current_subject,
+    end_session,
+    record_failure,
+    sign_in_blocked,
+    start_session,
+)
+
+bp = Blueprint("wallet", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/wallet/static")
+
+
+def _broker() -> Any:
+    return current_app.extensions["serdika"]
+
+
+def _db() -> Any:
+    return _broker().db
+
+
+def _locale() -> str:
+    return str(get_locale() or "bg")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-origin paths are followed after sign-in (no open redirect)."""
+    if not target:
+        return url_for("wallet.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return url_for("wallet.home")
+    return target
+
+
+def _signed_in() -> Subject | None:
+    return current_subject(_db().session, now=utcnow())
+
+
+def _require_sign_in() -> Response:
+    return redirect(url_for("wallet.sign_in", next=request.full_path.rstrip("?")))
+
+
+@bp.app_context_processor
+def _page_helpers() -> dict[str, Any]:
+    locale = _locale()
+    other = "en" if locale == "bg" else "bg"
+    return {
+        "locale": locale,
+        "other_locale": other,
+        "other_locale_name": {"bg": "Български", "en": "English"}[other],
+        "language_url": url_for("wallet.language", lang=other,
+                                next=request.full_path.rstrip("?")),
+        "label": lambda thing: thing.label(locale),
+        "when": lambda value: format_datetime(value, "medium") if value else "",
+        "signed_in": getattr(request, "_serdika_subject", None),
+    }
+
+
+@bp.app_template_filter("status_label")
+def status_label(status: str) -> str:
+    return {
+        ConsentStatus.REQUESTED: _("Waiting for your answer"),
+        ConsentStatus.ACTIVE: _("Active"),
+        ConsentStatus.DENIED: _("Refused by you"),
+        ConsentStatus.REVOKED: _("Withdrawn by you"),
+        ConsentStatus.EXPIRED: _("Expired"),
+    }.get(status, status)
+
+
+@bp.app_template_filter("human_duration")
+def human_duration(iso: str) -> str:
+    """Say an ISO 8601 duration in words, such as "90 days" or "1 year"."""
+    try:
+        value = isodate.parse_duration(iso)
+    except (isodate.ISO8601Error, ValueError):
+        return iso
+    if isinstance(value, isodate.Duration):
+        months = int(value.years * 12 + value.months)
+        if months and months % 12 == 0:
+            return ngettext("%(num)d year", "%(num)d years", months // 12)
+        if months:
+            return ngettext("%(num)d month", "%(num)d months", months)
+        value = value.tdelta
+    days = value.days
+    if days:
+        return ngettext("%(num)d day", "%(num)d days", days)
+    return ngettext("%(num)d hour", "%(num)d hours", max(1, value.seconds // 3600))
+
+
+def error_page(status: int, message: str | None = None) -> Response:
+    titles = {
+        400: _("The request could not be understood"),
+        403: _("You cannot do that"),
+        404: _("Page not found"),
+        405: _("That action is not available here"),
+        413: _("What you sent is too large"),
+        429: _("Too many attempts"),
+        500: _("Something went wrong on our side"),
+    }
+    title = titles.get(status, titles[400] if status < 500 else titles[500])
+    html = render_template("wallet/error.html", title=title, message=message, status=status)
+    return make_response(html, status)
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error: CSRFError) -> Response:
+    return error_page(400, _("This form has expired or was not sent from this page. "
+                             "Please go back, reload the page and try again. Nothing was "
+                             "changed."))
+
+
+@bp.get("/wallet/language")
+def language() -> Response:
+    lang = request.args.get("lang", "")
+    response = redirect(_safe_next(request.args.get("next")))
+    if lang in LOCALES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax",
+                            secure=request.is_secure, httponly=True)
+    return response
+
+
+@bp.route("/wallet/sign-in", methods=["GET", "POST"])
+def sign_in() -> Response | str:
+    broker = _broker()
+    settings = broker.settings
+    next_url = _safe_next(request.values.get("next"))
+    error = None
+    status = 200
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()[:64]
+        password = request.form.get("password", "")[:256]
+        address = request.remote_addr or "unknown"
+        now = utcnow()
+        limits = dict(now=now, window=settings.sign_in_window_seconds)
+        with broker.db.writing() as session:
+            if sign_in_blocked(session, username, address,
+                               per_account=settings.sign_in_max_failures_per_account,
+                               per_address=settings.sign_in_max_failures_per_address,
+                               **limits):
+                error = _("Too many failed attempts. Please wait 15 minutes and try again.")
+                status = 429
+            else:
+                subject = authenticate(session, username, password) if username else None
+                if subject is None:
+                    record_failure(session, username, address, **limits)
+                    error = _("The username or password is not right. Please try again.")
+                    status = 401
+                else:
+                    start_session(session, subject, now=now)
+        if error is None:
+            return redirect(next_url)
+    return make_response(render_template("wallet/sign_in.html", error=error,
+                                         next_url=next_url), status)
+
+
+@bp.post("/wallet/sign-out")
+def sign_out() -> Response:
+    with _db().writing() as session:
+        end_session(session)
+    return redirect(url_for("wallet.sign_in"))
+
+
+def _consent_rows(subject: Subject) -> list[tuple[Consent, Service, Purpose]]:
+    session = _db().session
+    return list(
+        session.execute(
+            select(Consent, Service, Purpose)
+            .join(Service, Service.id == Consent.service_id)
+            .join(Purpose, Purpose.code == Consent.purpose_code)
+            .where(Consent.subject_id == subject.id)
+            .order_by(Consent.requested_at.desc())
+        ).all()
+    )
+
+
+@bp.get("/wallet/")
+@bp.get("/wallet/consents")
+def home() -> Response | str:
+    subject = _signed_in()
+    if subject is None:
+        return _require_sign_in()
+    request._serdika_subject = subject  # type: ignore[attr-defined]
+    now = utcnow()
+    rows = _consent_rows(subject)
+    active = [r for r in rows if _effective_status(r[0], now) == ConsentStatus.ACTIVE]
+    history = [r for r in rows if _effective_status(r[0], now) != ConsentStatus.ACTIVE]
+    return render_template("wallet/home.html", subject=subject, active=active,
+                           history=history, status_of=lambda c: _effective_status(c, now),
+                           days_left=lambda c: _days_left(c, now))
+
+
+def _effective_status(consent: Consent, now: datetime) -> str:
+    if consent.status == ConsentStatus.ACTIVE and consent.expires_at and \
+            consent.expires_at <= now:
+        return ConsentStatus.EXPIRED
+    return consent.status
+
+
+def _days_left(consent: Consent, now: datetime) -> int:
+    if consent.expires_at is None:
+        return 0
+    return max(0, (consent.expires_at - now).days)
+
+
+def _own_consent(subject: Subject, consent_id: str) -> tuple[Consent, Service, Purpose] | None:
+    if len(consent_id) > 40:
+        return None
+    row = _db().session.execute(
+        select(Consent, Service, Purpose)
+        .join(Service, Service.id == Consent.service_id)
+        .join(Purpose, Purpose.code == Consent.purpose_code)
+        .where(Consent.id == consent_id, Consent.subject_id == subject.id)
+    ).one_or_none()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def _scope_view(scope: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Name each granted field and source in the citizen's language."""
+    catalogue = _broker().connectors.catalogue
+    locale = _locale()
+    view = []
+    for item in scope:
+        source = catalogue.get(item["connector"])
+        resource = source.resources.get(item["resource"]) if source else None
+        view.append({
+            "source": source.label(locale) if source else item["connector"],
+            "resource": resource.label(locale) if resource else item["resource"],
+            "fields": [
+                resource.fields[name].label(locale) if resource and name in resource.fields
+                else name
+                for name in item["fields"]
+            ],
+        })
+    return view
+
+
+@bp.get("/wallet/consents/<consent_id>")
+def consent_detail(consent_id: str) -> Response | str:
+    subject = _signed_in()
+    if subject is None:
+        return _require_sign_in()
+    request._serdika_subject = subject  # type: ignore[attr-defined]
+    found = _own_consent(subject, consent_id)
+    if found is None:
+        return error_page(404, _("There is no consent with this reference in your wallet."))
+    consent, service, purpose = found
+    receipts = _db().session.scalars(
+        select(Receipt).where(Receipt.consent_id == consent.id).order_by(Receipt.issued_at)
+    ).all()
+    return render_template(
+        "wallet/consent.html", consent=consent, service=service, purpose=purpose,
+        basis=LEGAL_BASES.get(purpose.legal_basis), scope=_scope_view(consent.scope),
+        status=_effective_status(consent, utcnow()), receipts=receipts,
+        just_revoked=request.args.get("revoked") == "1",
+    )
+
+
+@bp.post("/wallet/consents/<consent_id>/revoke")
+def revoke(consent_id: str) -> Response | str:
+    subject = _signed_in()
+    if subject is None:
+        return _require_sign_in()
+    broker = _broker()
+    with broker.db.writing() as session:
+        found = _own_consent(subject, consent_id)
+        if found is None:
+            return error_page(404, _("There is no consent with this reference in your "
+                                     "wallet."))
+        consent = found[0]
+        try:
+            revoke_consent(session, broker.domain, consent, now=utcnow())
+        except InvalidTransition:
+            pass  # revoked, expired or denied already: nothing more to withdraw
+    return redirect(url_for("wallet.consent_detail", consent_id=consent_id, revoked=1))
+
+
+@bp.get("/wallet/consents/<consent_id>/receipts/<receipt_id>")
+def receipt(consent_id: str, receipt_id: str) -> Response:
+    subject = _signed_in()
+    if subject is None:
+        return _require_sign_in()
+    found = _own_consent(subject, consent_id)
+    row = _db().session.get(Receipt, receipt_id[:40]) if found else None
+    if row is None or row.consent_id != consent_id:
+        return error_page(404, _("There is no such receipt in your wallet."))
+    response = Response(row.jws, mimetype="application/jose")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="serdika-receipt-{row.kind}-{row.id}.jws"')
+    return response
+
+
+# --- the authorization endpoint: the consent page -------------------------------------------
+
+def _oauth() -> Any:
+    return current_app.extensions["serdika.wallet.oauth"]
+
+
+def _authorization_error(error: OAuth2Error) -> Response:
+    """Redirect the error to a validated redirect URI, or show a page when there is none."""
+    if error.redirect_uri:
+        return _oauth().handle_error_response(None, error)
+    return make_response(
+        render_template("wallet/authorize_error.html", error=error.error,
+                        description=error.description), 400)
+
+
+@bp.route("/oauth2/authorize", methods=["GET", "POST"])
+def authorize() -> Response | str:
+    oauth = _oauth()
+    session = _db().session
+    try:
+        grant = oauth.get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        return _authorization_error(error)
+    subject = _signed_in()
+    if subject is None:
+        return _require_sign_in()
+    request._serdika_subject = subject  # type: ignore[attr-defined]
+    service = grant.client.service
+    access_request = grant.request.access_request
+    purpose = session.get(Purpose, access_request.purpose)
+    catalogue = _broker().connectors.catalogue
+
+    if request.method == "GET":
+        items = []
+        for item in access_request.items:
+            source = catalogue[item.connector]
+            resource = source.resources[item.resource]
+            items.append({"item": item, "source": source, "resource": resource,
+                          "fields": [resource.fields[name] for name in item.fields]})
+        response = make_response(render_template(
+            "wallet/authorize.html", service=service, purpose=purpose,
+            basis=LEGAL_BASES.get(purpose.legal_basis), items=items,
+            duration=access_request.duration,
+            action=request.full_path.rstrip("?"),
+        ))
+        response.headers["X-Serdika-Form-Action"] = _origin(grant.redirect_uri)
+        return response
+
+    decision = request.form.get("decision")
+    if decision not in ("allow", "deny"):
+        return error_page(400, _("Please choose to allow or to deny the request."))
+    allow = decision == "allow"
+    if allow:
+        ticked = set(request.form.getlist("fields"))
+        kept: dict[tuple[str, str], set[str]] = {}
+        for item in access_request.items:
+            fields = catalogue[item.connector].resources[item.resource].fields
+            kept[(item.connector, item.resource)] = {
+                name for name in item.fields
+                if not fields[name].optional or f"{item.connector}.{item.resource}.{name}"
+                in ticked
+            }
+        access_request = access_request.narrowed(kept)
+        if not access_request.items:
+            allow = False
+    broker = _broker()
+    with broker.db.writing() as writer:
+        subject = writer.merge(subject)
+        consent = record_decision(writer, broker.domain, subject=subject, service=service,
+                                  request=access_request, allow=allow, now=utcnow())
+        writer.commit()
+        response = oauth.create_authorization_response(
+            grant=grant, grant_user=GrantedSubject(subject.id, consent) if allow else None)
+    return response
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
