@@ -74,6 +74,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.issuer.startswith("https"),
         PERMANENT_SESSION_LIFETIME=8 * 3600,
+        # No cookie work on API routes: the wallet cookie is written only when it changes.
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=3600,
         JSON_SORT_KEYS=False,
     )

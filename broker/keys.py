@@ -7,6 +7,7 @@ gunicorn workers starting at once agree on one key.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -64,10 +65,8 @@ def _create_once(path: Path, make: Any) -> bytes:
         with os.fdopen(fd, "wb") as handle:
             handle.write(make())
         os.chmod(temp, 0o600)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(temp, path)
-        except FileExistsError:
-            pass
     finally:
         os.unlink(temp)
     return path.read_bytes()

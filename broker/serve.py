@@ -13,13 +13,19 @@ class BrokerServer(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
+        load_options(self.cfg, self.options)
 
     def load(self) -> Any:
         from broker import create_app
 
         return create_app()
+
+
+def load_options(cfg: Any, options: dict[str, Any]) -> None:
+    """Apply ``options``, skipping settings this gunicorn version does not have."""
+    for key, value in options.items():
+        if key in cfg.settings:
+            cfg.set(key, value)
 
 
 def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
@@ -35,6 +41,10 @@ def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "limit_request_line": 8190,
         "forwarded_allow_ips": "127.0.0.1",
+        # gunicorn >= 25.1 opens a runtime-management socket at one fixed path in $HOME
+        # (~/.gunicorn/gunicorn.ctl) that every instance on the host would share and steal
+        # from each other; the broker is managed through its process manager, not that.
+        "control_socket_disable": True,
     }
 
 

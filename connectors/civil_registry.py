@@ -60,8 +60,9 @@ people = Table(
 )
 
 
-def _field(name: str, bg: str, en: str, category: str, sensitivity: Sensitivity,
-           optional: bool = True) -> FieldDescription:
+def _field(
+    name: str, bg: str, en: str, category: str, sensitivity: Sensitivity, optional: bool = True
+) -> FieldDescription:
     return FieldDescription(name, bg, en, DPV + category, sensitivity, optional)
 
 
@@ -83,10 +84,8 @@ DESCRIPTION = ConnectorDescription(
                     _field("family_name", "Фамилно име", "Family name", "Name", P, False),
                     _field("birth_date", "Дата на раждане", "Date of birth", "BirthDate", P),
                     _field("gender", "Пол", "Sex", "Gender", P),
-                    _field("national_id", "ЕГН", "Personal number (EGN)",
-                           "OfficialID", S),
-                    _field("address", "Постоянен адрес", "Permanent address",
-                           "PhysicalAddress", P),
+                    _field("national_id", "ЕГН", "Personal number (EGN)", "OfficialID", S),
+                    _field("address", "Постоянен адрес", "Permanent address", "PhysicalAddress", P),
                 )
             },
         ),
@@ -97,12 +96,21 @@ DESCRIPTION = ConnectorDescription(
             {
                 f.name: f
                 for f in (
-                    _field("address", "Адрес на домакинството", "Household address",
-                           "PhysicalAddress", P),
-                    _field("size", "Брой членове", "Number of members",
-                           "HouseholdDemographics", P),
-                    _field("members", "Членове (имена, дати на раждане, роля)",
-                           "Members (names, dates of birth, role)", "FamilyStructure", P),
+                    _field(
+                        "address",
+                        "Адрес на домакинството",
+                        "Household address",
+                        "PhysicalAddress",
+                        P,
+                    ),
+                    _field("size", "Брой членове", "Number of members", "HouseholdDemographics", P),
+                    _field(
+                        "members",
+                        "Членове (имена, дати на раждане, роля)",
+                        "Members (names, dates of birth, role)",
+                        "FamilyStructure",
+                        P,
+                    ),
                 )
             },
         ),
@@ -161,9 +169,7 @@ class CivilRegistryConnector:
             raise SubjectNotFound("no person with this national id")
         return {name: _plain(value) for name, value in zip(wanted, row, strict=True)}
 
-    def _household(
-        self, connection: Any, subject: SubjectRef, wanted: list[str]
-    ) -> dict[str, Any]:
+    def _household(self, connection: Any, subject: SubjectRef, wanted: list[str]) -> dict[str, Any]:
         household_id = connection.execute(
             select(people.c.household_id).where(people.c.national_id == subject.national_id)
         ).scalar_one_or_none()
@@ -177,7 +183,9 @@ class CivilRegistryConnector:
         if "size" in wanted or "members" in wanted:
             members = connection.execute(
                 select(
-                    people.c.given_name, people.c.family_name, people.c.birth_date,
+                    people.c.given_name,
+                    people.c.family_name,
+                    people.c.birth_date,
                     people.c.household_role,
                 )
                 .where(people.c.household_id == household_id)
@@ -197,8 +205,9 @@ def create_schema(engine: Engine) -> None:
     metadata.create_all(engine)
 
 
-def upsert_household(engine: Engine, household_id: str, address: str,
-                     members: list[dict[str, Any]]) -> None:
+def upsert_household(
+    engine: Engine, household_id: str, address: str, members: list[dict[str, Any]]
+) -> None:
     """Write one household and its members (demo data); replaces what was there."""
     with engine.begin() as connection:
         connection.execute(
@@ -208,9 +217,7 @@ def upsert_household(engine: Engine, household_id: str, address: str,
         connection.execute(households.delete().where(households.c.id == household_id))
         connection.execute(households.insert().values(id=household_id, address=address))
         for member in members:
-            connection.execute(
-                people.delete().where(people.c.national_id == member["national_id"])
-            )
+            connection.execute(people.delete().where(people.c.national_id == member["national_id"]))
             connection.execute(people.insert().values(household_id=household_id, **member))
 
 

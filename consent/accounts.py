@@ -46,7 +46,9 @@ def create_subject(
     if session.scalar(select(Subject.id).where(Subject.national_id_index == index)) is not None:
         raise AccountError("a wallet for this national id exists already")
     subject = Subject(
-        username=username, password_hash=hash_password(password), locale=locale,
+        username=username,
+        password_hash=hash_password(password),
+        locale=locale,
         national_id_index=index,
     )
     session.add(subject)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import rfc8785
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from consent.models import LedgerEntry, LedgerHead
@@ -48,8 +49,17 @@ def leaf_hash(entry_bytes: bytes) -> bytes:
     return hashlib.sha256(LEAF_PREFIX + entry_bytes).digest()
 
 
+_HEAD = cast(Table, LedgerHead.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+# Built once: the append is on every read's path, so it runs as two prepared Core statements.
+_BUMP_HEAD = (
+    update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + 1).returning(_HEAD.c.size)
+)
+_INSERT_ENTRY = insert(_ENTRIES)
+
+
 def append_entry(
-    session: Session,
+    session: Session | Connection,
     event: LedgerEvent,
     *,
     at: datetime,
@@ -61,11 +71,8 @@ def append_entry(
 
     ``details`` must hold names, codes and pseudonyms only: never a personal data value.
     """
-    next_size = session.execute(
-        update(LedgerHead).where(LedgerHead.id == 1).values(size=LedgerHead.size + 1)
-        .returning(LedgerHead.size)
-    ).scalar_one()
-    index = next_size - 1
+    connection = session.connection() if isinstance(session, Session) else session
+    index = connection.execute(_BUMP_HEAD).scalar_one() - 1
     entry: dict[str, Any] = {
         "v": ENTRY_VERSION,
         "index": index,
@@ -79,16 +86,17 @@ def append_entry(
     if details:
         entry.update(details)
     data = canonical_bytes(entry)
-    session.execute(
-        insert(LedgerEntry).values(
-            index=index,
-            event=str(event),
-            consent_id=consent_id,
-            service_client_id=service,
-            recorded_at=at,
-            entry=data.decode(),
-            leaf_hash=leaf_hash(data),
-        )
+    connection.execute(
+        _INSERT_ENTRY,
+        {
+            "index": index,
+            "event": str(event),
+            "consent_id": consent_id,
+            "service_client_id": service,
+            "recorded_at": at,
+            "entry": data.decode(),
+            "leaf_hash": leaf_hash(data),
+        },
     )
     return index
 

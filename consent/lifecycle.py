@@ -16,9 +16,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from consent.crypto import Keyring, ledger_pseudonym, pairwise_subject
@@ -88,11 +88,14 @@ def transition(
         values["decided_at"] = at
     if to == S.REVOKED:
         values["revoked_at"] = at
-    changed = session.execute(
-        update(Consent)
-        .where(Consent.id == consent.id, Consent.status == current)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    changed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Consent)
+            .where(Consent.id == consent.id, Consent.status == current)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ),
     ).rowcount
     if changed != 1:
         session.refresh(consent)
@@ -181,9 +184,7 @@ def revoke_consent(
     index = transition(session, consent, S.REVOKED, at=now, details={"by": by})
     service = session.get(Service, consent.service_id)
     assert service is not None
-    issue_receipt(
-        session, context, consent, service, kind="revocation", at=now, ledger_index=index
-    )
+    issue_receipt(session, context, consent, service, kind="revocation", at=now, ledger_index=index)
     return consent
 
 

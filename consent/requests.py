@@ -95,8 +95,12 @@ class AccessRequest:
 
     def authorization_details(self) -> list[dict[str, Any]]:
         return [
-            {"type": DETAILS_TYPE, **item.as_dict(), "purpose": self.purpose,
-             "duration": self.duration}
+            {
+                "type": DETAILS_TYPE,
+                **item.as_dict(),
+                "purpose": self.purpose,
+                "duration": self.duration,
+            }
             for item in self.items
         ]
 
@@ -123,7 +127,15 @@ def parse_duration(value: str) -> timedelta | isodate.Duration:
 
 def duration_end(start: datetime, duration: str) -> datetime:
     """Return when a consent of ``duration`` granted at ``start`` ends."""
-    end = start + parse_duration(duration)
+    delta = parse_duration(duration)
+    try:
+        end = start + delta
+    except (OverflowError, ValueError) as exc:
+        # "P99999999D" overflows datetime; "P1.5Y" has fractional years isodate cannot add.
+        raise InvalidAuthorizationDetails(
+            f"'duration' {duration!r} cannot be applied to a date; use whole days, "
+            "months or years within range."
+        ) from exc
     assert isinstance(end, datetime)
     return end
 
@@ -168,8 +180,12 @@ def parse_authorization_details(
         for entry in entries
     )
     return validate_access_request(
-        purpose_codes.pop(), durations.pop(), items,
-        catalogue=catalogue, purposes=purposes, now=now,
+        purpose_codes.pop(),
+        durations.pop(),
+        items,
+        catalogue=catalogue,
+        purposes=purposes,
+        now=now,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,17 +19,16 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from broker.oauth.grants import GrantedSubject
+from consent.accounts import authenticate
 from consent.catalogue import LEGAL_BASES
 from consent.lifecycle import InvalidTransition, record_decision, revoke_consent
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
-from consent.accounts import authenticate
 from consent.types import utcnow
 from wallet_ui import LANG_COOKIE, LOCALES
 from wallet_ui.auth import (
@@ -58,6 +58,10 @@ def _locale() -> str:
 def _safe_next(target: str | None) -> str:
     """Only same-origin paths are followed after sign-in (no open redirect)."""
     if not target:
+        return url_for("wallet.home")
+    # Control characters: browsers drop tabs and newlines ("/\t/evil" becomes "//evil"), and
+    # a newline in a Location header makes Werkzeug raise (a 500).
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
         return url_for("wallet.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
@@ -162,6 +166,8 @@ def sign_in() -> Response | str:
     status = 200
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:64]
+        if not username.isprintable():
+            username = ""  # control characters are never in a username (PostgreSQL refuses NUL)
         password = request.form.get("password", "")[:256]
         address = request.remote_addr or "unknown"
         now = utcnow()
@@ -236,8 +242,13 @@ def _days_left(consent: Consent, now: datetime) -> int:
     return max(0, (consent.expires_at - now).days)
 
 
+def _is_reference(value: str) -> bool:
+    """Consent and receipt ids are short URL-safe strings; anything else matches nothing."""
+    return 0 < len(value) <= 40 and value.isascii() and value.isprintable()
+
+
 def _own_consent(subject: Subject, consent_id: str) -> tuple[Consent, Service, Purpose] | None:
-    if len(consent_id) > 40:
+    if not _is_reference(consent_id):
         return None
     row = _db().session.execute(
         select(Consent, Service, Purpose)
@@ -293,7 +304,9 @@ def consent_detail(consent_id: str) -> Response | str:
 def revoke(consent_id: str) -> Response | str:
     subject = _signed_in()
     if subject is None:
-        return _require_sign_in()
+        # Back to the consent page after sign-in: this URL only answers POST (a GET is a 405).
+        return redirect(url_for("wallet.sign_in", next=url_for(
+            "wallet.consent_detail", consent_id=consent_id)))
     broker = _broker()
     with broker.db.writing() as session:
         found = _own_consent(subject, consent_id)
@@ -301,10 +314,9 @@ def revoke(consent_id: str) -> Response | str:
             return error_page(404, _("There is no consent with this reference in your "
                                      "wallet."))
         consent = found[0]
-        try:
+        # Revoked, expired or denied already (a double submit): nothing more to withdraw.
+        with suppress(InvalidTransition):
             revoke_consent(session, broker.domain, consent, now=utcnow())
-        except InvalidTransition:
-            pass  # revoked, expired or denied already: nothing more to withdraw
     return redirect(url_for("wallet.consent_detail", consent_id=consent_id, revoked=1))
 
 
@@ -314,7 +326,7 @@ def receipt(consent_id: str, receipt_id: str) -> Response:
     if subject is None:
         return _require_sign_in()
     found = _own_consent(subject, consent_id)
-    row = _db().session.get(Receipt, receipt_id[:40]) if found else None
+    row = _db().session.get(Receipt, receipt_id) if found and _is_reference(receipt_id) else None
     if row is None or row.consent_id != consent_id:
         return error_page(404, _("There is no such receipt in your wallet."))
     response = Response(row.jws, mimetype="application/jose")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Session
 
 from broker.oauth.models import Token
 from consent.crypto import token_hash
+
+# RFC 6750 §2.1 b64token; anything else cannot be one of our tokens (and may not even encode).
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,10 @@ def bearer_from(request: Request) -> str:
     scheme, _, value = header.partition(" ")
     if not header:
         raise TokenRefused("no token", missing=True)
-    if scheme.lower() != "bearer" or not value.strip() or len(value) > 200:
+    value = value.strip()
+    if scheme.lower() != "bearer" or len(value) > 200 or not _B64TOKEN.fullmatch(value):
         raise TokenRefused("The Authorization header must be 'Bearer <access token>'.")
-    return value.strip()
+    return value
 
 
 def check_access_token(session: Session, request: Request, now: datetime) -> PresentedToken:

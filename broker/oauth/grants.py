@@ -18,9 +18,9 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from sqlalchemy import select, update
 
 from broker.oauth.models import AuthorizationCode, Token
+from consent.catalogue import purpose_rules
 from consent.crypto import token_hash
 from consent.decisions import decide_access
-from consent.catalogue import purpose_rules
 from consent.models import Consent
 from consent.requests import (
     AccessRequest,
@@ -35,6 +35,17 @@ class InvalidAuthorizationDetailsError(OAuth2Error):
     """RFC 9396 §5: the authorization details are malformed or not allowed."""
 
     error = "invalid_authorization_details"
+
+
+def safe_description(text: str) -> str:
+    """Make ``text`` fit RFC 6749's ``error_description`` set (%x20-21 / %x23-5B / %x5D-7E).
+
+    Descriptions quote what the client sent; Authlib's ``OAuth2Error`` raises ``ValueError``
+    (a 500) for any other character, such as Cyrillic, a quote or a control character.
+    """
+    return "".join(
+        char if " " <= char <= "~" and char not in '"\\' else "?" for char in text
+    )
 
 
 @dataclass
@@ -74,13 +85,28 @@ class S256CodeChallenge(CodeChallenge):
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
 
+    @staticmethod
+    def validate_authorization_redirect_uri(request: Any, client: Any) -> str:
+        """Exact match, always sent; the refusal does not quote the URI.
+
+        Authlib's quotes it, and its ``OAuth2Error`` raises ``ValueError`` (a 500) when the
+        URI holds a character RFC 6749 forbids in a description (non-ASCII, NUL, a quote).
+        """
+        redirect_uri = request.payload.redirect_uri
+        if not redirect_uri:
+            raise InvalidRequestError("Missing 'redirect_uri' in request.")
+        if not client.check_redirect_uri(redirect_uri):
+            raise InvalidRequestError("This 'redirect_uri' is not registered for the client.")
+        return str(redirect_uri)
+
     def validate_authorization_request(self) -> str:
         redirect_uri: str = super().validate_authorization_request()
         try:
             self.request.access_request = self._access_request()
         except InvalidAuthorizationDetails as exc:
             raise InvalidAuthorizationDetailsError(
-                str(exc), redirect_uri=redirect_uri, state=self.request.payload.state
+                safe_description(str(exc)), redirect_uri=redirect_uri,
+                state=self.request.payload.state,
             ) from exc
         return redirect_uri
 
@@ -144,10 +170,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 select(AuthorizationCode).where(AuthorizationCode.code_hash == digest)
             )
             if row is not None and row.used_at is not None:
+                # Revoke what the code issued and what was refreshed from it (same family).
+                families = select(Token.family_id).where(Token.authorization_code_id == row.id)
                 session.execute(
                     update(Token)
-                    .where(Token.authorization_code_id == row.id, Token.revoked_at.is_(None))
+                    .where(Token.family_id.in_(families), Token.revoked_at.is_(None))
                     .values(revoked_at=now)
+                    .execution_options(synchronize_session=False)
                 )
                 session.commit()
                 raise InvalidGrantError("The code was used already; its tokens are revoked.")

@@ -6,7 +6,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
 from flask import Flask, Response, json, request
@@ -20,6 +21,7 @@ from broker.oauth.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
     new_family_id,
+    safe_description,
 )
 from broker.oauth.models import Token
 from consent.crypto import new_secret, token_hash
@@ -40,6 +42,27 @@ class AuthorizationServer(FlaskAuthorizationServer):
         response: Response = super().handle_response(status_code, payload, headers)
         response.headers.update(NO_STORE)
         return response
+
+    def get_authorization_grant(self, request: Any) -> Any:
+        """Authlib's, but an odd ``response_type`` is refused with a 400, not a 500.
+
+        Authlib quotes the raw ``response_type`` in its error description, and its
+        ``OAuth2Error`` raises ``ValueError`` for characters RFC 6749 forbids there.
+        """
+        try:
+            return super().get_authorization_grant(request)
+        except ValueError:
+            pass
+        redirect_uri = None
+        client = self.query_client(request.payload.client_id)
+        requested_uri = request.payload.redirect_uri
+        if client is not None and requested_uri and client.check_redirect_uri(requested_uri):
+            redirect_uri = requested_uri
+        response_type = safe_description(request.payload.response_type or "")
+        raise UnsupportedResponseTypeError(
+            response_type, f"The response type '{response_type}' is not supported.",
+            redirect_uri=redirect_uri,
+        )
 
 
 def _token_generator(broker: Broker) -> Any:
@@ -115,10 +138,33 @@ def find_token(session: Any, token_string: str, hint: str | None) -> Token | Non
     return None
 
 
+class UnsupportedTokenTypeError(OAuth2Error):
+    """RFC 7009 §2.2.1, with RFC 6749 §5.2's status 400.
+
+    Authlib's own class is a ``ForbiddenError`` (401), which tells the client its
+    authentication failed when only the ``token_type_hint`` was wrong.
+    """
+
+    error = "unsupported_token_type"
+
+
+def _check_token_params(request: Any, *, strict_hint: bool) -> None:
+    if "token" not in request.form:
+        raise InvalidRequestError("Missing 'token'.")
+    hint = request.form.get("token_type_hint")
+    if strict_hint and hint and hint not in ("access_token", "refresh_token"):
+        raise UnsupportedTokenTypeError(
+            "'token_type_hint' must be 'access_token' or 'refresh_token'.")
+
+
 class IntrospectionEndpoint(BaseIntrospectionEndpoint):
     """RFC 7662, answering only the client that owns the token, from live consent state."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
+
+    def check_params(self, request: Any, client: Any) -> None:
+        # RFC 7662 §2.1: the hint is only a hint; every token type is searched anyway.
+        _check_token_params(request, strict_hint=False)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         return find_token(self.server.broker.db.session, token_string, token_type_hint)
@@ -170,6 +216,9 @@ class RevocationEndpoint(BaseRevocationEndpoint):
 
     CLIENT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
 
+    def check_params(self, request: Any, client: Any) -> None:
+        _check_token_params(request, strict_hint=True)
+
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         return find_token(self.server.broker.db.session, token_string, token_type_hint)
 
@@ -188,6 +237,18 @@ class RevocationEndpoint(BaseRevocationEndpoint):
             update(Token).where(target, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
         )
         session.commit()
+
+
+def _client_secret_basic(query_client: Any, request: Any) -> Any:
+    """Authlib's Basic authentication, but credentials that are not UTF-8 fail it (401).
+
+    Authlib decodes the Basic credentials as UTF-8 and lets ``UnicodeDecodeError`` escape,
+    which would be a 500.
+    """
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except UnicodeDecodeError:
+        return None
 
 
 def metadata(issuer: str) -> dict[str, Any]:
@@ -223,6 +284,7 @@ def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
         save_token=_save_token(broker),
     )
     server.register_token_generator("default", _token_generator(broker))
+    server.register_client_auth_method("client_secret_basic", _client_secret_basic)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
@@ -232,6 +294,11 @@ def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
 
     @app.post("/oauth2/token")
     def token_endpoint() -> Response:
+        # RFC 6749 §3.2: parameters MUST NOT be sent more than once (Authlib takes the first).
+        repeated = sorted(name for name, values in request.form.lists() if len(values) > 1)
+        if repeated:
+            return server.handle_error_response(None, InvalidRequestError(
+                safe_description(f"Parameter(s) sent more than once: {', '.join(repeated)}.")))
         with broker.db.writing():
             return server.create_token_response()
 
@@ -258,5 +325,4 @@ def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
     def oauth_error(error: OAuth2Error) -> Response:
         return server.handle_error_response(None, error)
 
-    _ = InvalidRequestError
     return server
