@@ -1,0 +1,389 @@
+"""The citizen's wallet through the test client: sign-in, sessions, consents, revocation."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy import func, select
+
+from consent import egn
+from consent.accounts import create_subject
+from consent.lifecycle import record_decision
+from consent.models import Consent, ConsentStatus, Receipt, Service, Subject
+from consent.requests import AccessRequest, ScopeItem
+from tests.flows import Flow, csrf_token
+from wallet_ui.auth import _failure_keys
+from wallet_ui.models import SignInFailure
+
+PASSWORD = "a long enough password"
+REQUEST = AccessRequest("kindergarten_enrolment", "P90D", (
+    ScopeItem("civil_registry", "person", ("given_name", "family_name")),))
+
+
+@pytest.fixture
+def citizen(broker: Any, demo: Any) -> dict[str, Any]:
+    """A fresh citizen, so lock-outs and consents of one test touch no other."""
+    born = date(1960, 1, 1) + timedelta(days=secrets.randbelow(20000))
+    with broker.db.sessions() as session, broker.db.writing(session):
+        subject = create_subject(session, broker.keys.keyring,
+                                 username="w_" + secrets.token_hex(5), password=PASSWORD,
+                                 national_id=egn.make(born, secrets.randbelow(1000)))
+    return {"username": subject.username, "password": PASSWORD, "id": subject.id}
+
+
+@pytest.fixture
+def en_client(client: Any) -> Any:
+    """A client from its own address (per-address limits stay per test), reading English."""
+    client.environ_base["REMOTE_ADDR"] = f"10.{secrets.randbelow(256)}." \
+                                         f"{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    client.set_cookie("serdika_lang", "en")
+    return client
+
+
+def grant(broker: Any, citizen: dict[str, Any], client_id: str = "kindergartens",
+          allow: bool = True) -> str:
+    with broker.db.sessions() as session, broker.db.writing(session):
+        consent = record_decision(
+            session, broker.domain, subject=session.get(Subject, citizen["id"]),
+            service=session.scalar(select(Service).where(Service.client_id == client_id)),
+            request=REQUEST, allow=allow, now=datetime.now(UTC))
+    return consent.id
+
+
+def status_of(broker: Any, consent_id: str) -> str:
+    with broker.db.sessions() as session:
+        return session.get(Consent, consent_id).status
+
+
+def sign_in(client: Any, username: str, password: str, **extra: Any) -> Any:
+    page = client.get("/wallet/sign-in")
+    data = {"username": username, "password": password,
+            "csrf_token": csrf_token(page.get_data(as_text=True)), **extra}
+    return client.post("/wallet/sign-in", data=data)
+
+
+def signed_in(client: Any, citizen: dict[str, Any]) -> Any:
+    response = sign_in(client, citizen["username"], citizen["password"])
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def failures(broker: Any, username: str) -> int:
+    key = _failure_keys(username, "")[0]
+    with broker.db.sessions() as session:
+        return session.scalar(select(func.count()).select_from(SignInFailure)
+                              .where(SignInFailure.key == key))
+
+
+def sid(client: Any) -> str | None:
+    with client.session_transaction() as cookie:
+        return cookie.get("sid")
+
+
+# --- signing in -----------------------------------------------------------------------------
+
+def test_sign_in_page(en_client):
+    page = en_client.get("/wallet/sign-in")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert 'name="username"' in html and 'name="password"' in html
+    assert 'type="password"' in html and csrf_token(html)
+
+
+def test_wrong_password_is_a_clear_401_and_is_counted(en_client, broker, citizen):
+    response = sign_in(en_client, citizen["username"], "not the password")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 401
+    assert "The username or password is not right" in html
+    assert 'role="alert"' in html
+    assert failures(broker, citizen["username"]) == 1
+    assert sid(en_client) is None
+
+
+def test_unknown_user_is_the_same_401(en_client):
+    response = sign_in(en_client, "nobody_" + secrets.token_hex(4), "whatever password")
+    assert response.status_code == 401
+    assert "The username or password is not right" in response.get_data(as_text=True)
+
+
+def test_five_failures_block_even_the_right_password(en_client, broker, citizen):
+    for _ in range(5):
+        assert sign_in(en_client, citizen["username"], "wrong password").status_code == 401
+    blocked = sign_in(en_client, citizen["username"], citizen["password"])
+    assert blocked.status_code == 429
+    assert "Too many failed attempts" in blocked.get_data(as_text=True)
+    assert sid(en_client) is None
+    assert en_client.get("/wallet/").status_code == 302
+    # The lock is per account: from another address the same account is still blocked.
+    en_client.environ_base["REMOTE_ADDR"] = "10.255.255.254"
+    assert sign_in(en_client, citizen["username"], citizen["password"]).status_code == 429
+
+
+def test_successful_sign_ins_are_never_counted(en_client, broker, citizen):
+    for _ in range(10):
+        response = sign_in(en_client, citizen["username"], citizen["password"])
+        assert response.status_code == 302
+        assert en_client.get("/wallet/").status_code == 200
+    assert failures(broker, citizen["username"]) == 0
+
+
+def test_failures_then_success_still_allowed_below_the_limit(en_client, citizen):
+    for _ in range(4):
+        assert sign_in(en_client, citizen["username"], "wrong password").status_code == 401
+    assert sign_in(en_client, citizen["username"], citizen["password"]).status_code == 302
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+def test_sign_in_without_a_valid_csrf_token(en_client, broker, citizen, token):
+    en_client.get("/wallet/sign-in")
+    data = {"username": citizen["username"], "password": citizen["password"]}
+    if token is not None:
+        data["csrf_token"] = token
+    response = en_client.post("/wallet/sign-in", data=data)
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+    assert "Nothing was changed" in response.get_data(as_text=True)
+    assert sid(en_client) is None
+    assert failures(broker, citizen["username"]) == 0
+
+
+def test_session_cookie_is_httponly_and_samesite(client, citizen):
+    response = sign_in(client, citizen["username"], citizen["password"])
+    cookies = response.headers.getlist("Set-Cookie")
+    session_cookie = next(c for c in cookies if c.startswith("serdika="))
+    assert "HttpOnly" in session_cookie
+    assert re.search(r"SameSite=(Lax|Strict)", session_cookie)
+
+
+def test_the_session_id_changes_at_sign_in(client, citizen):
+    signed_in(client, citizen)
+    first = sid(client)
+    old_cookie = client.get_cookie("serdika").value
+    signed_in(client, citizen)
+    second = sid(client)
+    assert first and second and first != second
+    assert client.get_cookie("serdika").value != old_cookie
+    # The replaced session is gone on the server: its old cookie signs nobody in.
+    client.set_cookie("serdika", old_cookie)
+    response = client.get("/wallet/")
+    assert response.status_code == 302 and "/wallet/sign-in" in response.headers["Location"]
+
+
+def test_a_planted_session_is_replaced_at_sign_in(client, citizen):
+    with client.session_transaction() as cookie:
+        cookie["sid"] = "planted-by-an-attacker"
+    signed_in(client, citizen)
+    assert sid(client) not in (None, "planted-by-an-attacker")
+
+
+def test_sign_out_ends_the_session(client, citizen):
+    signed_in(client, citizen)
+    home = client.get("/wallet/")
+    assert home.status_code == 200
+    cookie_before = client.get_cookie("serdika").value
+    out = client.post("/wallet/sign-out",
+                      data={"csrf_token": csrf_token(home.get_data(as_text=True))})
+    assert out.status_code == 302 and out.headers["Location"].endswith("/wallet/sign-in")
+    assert sid(client) is None
+    after = client.get("/wallet/")
+    assert after.status_code == 302 and "/wallet/sign-in" in after.headers["Location"]
+    client.set_cookie("serdika", cookie_before)  # replaying the old cookie does not help
+    assert client.get("/wallet/").status_code == 302
+
+
+def test_sign_out_needs_the_csrf_token(client, citizen):
+    signed_in(client, citizen)
+    assert client.post("/wallet/sign-out").status_code == 400
+    assert client.get("/wallet/").status_code == 200
+
+
+def test_wallet_home_redirects_to_sign_in_and_back(client, citizen):
+    response = client.get("/wallet/")
+    assert response.status_code == 302
+    assert "/wallet/sign-in?next=/wallet/" in response.headers["Location"]
+    page = client.get(response.headers["Location"])
+    back = client.post("/wallet/sign-in", data={
+        "username": citizen["username"], "password": citizen["password"],
+        "next": "/wallet/", "csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert back.status_code == 302 and back.headers["Location"] == "/wallet/"
+
+
+@pytest.mark.parametrize("target", [
+    "https://evil.example/", "//evil.example", "//evil.example/wallet/", "/\\evil.example",
+    "\\\\evil.example", "https:evil.example", "/\t/evil.example", " //evil.example",
+    "javascript:alert(1)", "http://localhost.evil.example/", "/%2F/evil.example\r\nX-A: b",
+])
+def test_next_cannot_leave_the_site(client, citizen, target):
+    page = client.get("/wallet/sign-in", query_string={"next": target})
+    assert page.status_code == 200
+    response = client.post("/wallet/sign-in", data={
+        "username": citizen["username"], "password": citizen["password"], "next": target,
+        "csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith(("//", "/\\"))
+    assert "\r" not in location and "\n" not in location and "\t" not in location
+    assert "X-A" not in response.headers
+    language = client.get("/wallet/language", query_string={"lang": "en", "next": target})
+    assert language.status_code == 302
+    assert language.headers["Location"].startswith("/")
+    assert not language.headers["Location"].startswith(("//", "/\\"))
+
+
+# --- consents -------------------------------------------------------------------------------
+
+def test_home_lists_active_consents_and_history(en_client, broker, citizen):
+    active = grant(broker, citizen)
+    denied = grant(broker, citizen, allow=False)
+    signed_in(en_client, citizen)
+    html = en_client.get("/wallet/").get_data(as_text=True)
+    active_part, history_part = html.split('id="history-title"')
+    assert f"/wallet/consents/{active}" in active_part
+    assert f"/wallet/consents/{denied}" in history_part
+    assert "Refused by you" in history_part
+    assert "Expires in 89 days" in active_part or "Expires in 90 days" in active_part
+
+
+def test_consent_page_and_receipt(en_client, broker, citizen):
+    consent_id = grant(broker, citizen)
+    signed_in(en_client, citizen)
+    page = en_client.get(f"/wallet/consents/{consent_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and consent_id in html
+    assert "Given name" in html and "Family name" in html
+    assert f'action="/wallet/consents/{consent_id}/revoke"' in html
+    link = re.search(rf'href="(/wallet/consents/{consent_id}/receipts/[^"]+)"', html)
+    assert link
+    receipt = en_client.get(link.group(1))
+    assert receipt.status_code == 200 and receipt.mimetype == "application/jose"
+    assert "attachment" in receipt.headers["Content-Disposition"]
+    claims = jwt.decode(receipt.get_data(as_text=True), broker.keys.signing_key.public_key(),
+                        algorithms=["EdDSA"])
+    assert claims["consent_id"] == consent_id and claims["receipt_kind"] == "grant"
+
+
+def test_another_citizens_consent_is_not_found(en_client, broker, citizen, demo):
+    theirs = grant(broker, citizen)
+    other = demo["citizens"][2]
+    signed_in(en_client, other)
+    for url in (f"/wallet/consents/{theirs}", f"/wallet/consents/{theirs}/receipts/x"):
+        response = en_client.get(url)
+        assert response.status_code == 404
+        html = response.get_data(as_text=True)
+        assert "Kindergarten" not in html and "Given name" not in html
+    with broker.db.sessions() as session:
+        receipt_id = session.scalar(select(Receipt.id).where(Receipt.consent_id == theirs))
+    assert en_client.get(f"/wallet/consents/{theirs}/receipts/{receipt_id}"
+                         ).status_code == 404
+    home = en_client.get("/wallet/")
+    revoke = en_client.post(f"/wallet/consents/{theirs}/revoke",
+                            data={"csrf_token": csrf_token(home.get_data(as_text=True))})
+    assert revoke.status_code == 404
+    assert status_of(broker, theirs) == ConsentStatus.ACTIVE
+    assert theirs not in home.get_data(as_text=True)
+
+
+def test_unknown_or_overlong_consent_id(en_client, citizen):
+    signed_in(en_client, citizen)
+    assert en_client.get("/wallet/consents/cns_nope").status_code == 404
+    assert en_client.get("/wallet/consents/" + "x" * 500).status_code == 404
+
+
+def test_revoke_needs_the_csrf_token(en_client, broker, citizen):
+    consent_id = grant(broker, citizen)
+    signed_in(en_client, citizen)
+    en_client.get(f"/wallet/consents/{consent_id}")
+    for data in ({}, {"csrf_token": "forged"}):
+        response = en_client.post(f"/wallet/consents/{consent_id}/revoke", data=data)
+        assert response.status_code == 400
+        assert "Nothing was changed" in response.get_data(as_text=True)
+    assert status_of(broker, consent_id) == ConsentStatus.ACTIVE
+
+
+def test_revoke_after_the_session_ended_leads_back_to_the_consent(client, broker, citizen):
+    consent_id = grant(broker, citizen)
+    page = client.get("/wallet/sign-in")
+    response = client.post(f"/wallet/consents/{consent_id}/revoke",
+                           data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert response.status_code == 302
+    assert status_of(broker, consent_id) == ConsentStatus.ACTIVE
+    signed = client.get(response.headers["Location"])
+    back = client.post("/wallet/sign-in", data={
+        "username": citizen["username"], "password": citizen["password"],
+        "next": re.search(r'name="next" value="([^"]+)"', signed.get_data(as_text=True))[1],
+        "csrf_token": csrf_token(signed.get_data(as_text=True))})
+    assert back.headers["Location"] == f"/wallet/consents/{consent_id}"
+    assert client.get(back.headers["Location"]).status_code == 200
+
+
+def test_revoke_twice_is_harmless(en_client, broker, citizen):
+    consent_id = grant(broker, citizen)
+    signed_in(en_client, citizen)
+    page = en_client.get(f"/wallet/consents/{consent_id}")
+    token = csrf_token(page.get_data(as_text=True))
+    first = en_client.post(f"/wallet/consents/{consent_id}/revoke", data={"csrf_token": token})
+    second = en_client.post(f"/wallet/consents/{consent_id}/revoke", data={"csrf_token": token})
+    assert first.status_code == second.status_code == 302
+    assert second.headers["Location"] == first.headers["Location"]
+    assert status_of(broker, consent_id) == ConsentStatus.REVOKED
+    shown = en_client.get(second.headers["Location"])
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 200
+    assert "Consent withdrawn" in html and "Withdrawn by you" in html
+    assert f'action="/wallet/consents/{consent_id}/revoke"' not in html
+    assert "Signed receipt of the withdrawal" in html
+    assert html.count("/receipts/rct_") == 2  # one grant, one withdrawal: not two withdrawals
+
+
+def test_revoke_through_the_oauth_flow_stops_reads(client, demo):
+    # A demo citizen: the civil registry holds their record.
+    flow = Flow(client, demo["services"][0], demo["citizens"][1])
+    tokens = flow.tokens()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/api/v1/data/civil_registry/person", headers=headers).status_code == 200
+    page = client.get(f"/wallet/consents/{tokens['consent_id']}")
+    client.post(f"/wallet/consents/{tokens['consent_id']}/revoke",
+                data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert client.get("/api/v1/data/civil_registry/person", headers=headers).status_code == 401
+
+
+# --- every page -----------------------------------------------------------------------------
+
+def test_every_html_response_has_a_strict_csp(client, broker, citizen):
+    consent_id = grant(broker, citizen)
+    responses = [client.get("/wallet/sign-in"), client.get("/wallet/nowhere"),
+                 client.post("/wallet/sign-in", data={}),
+                 sign_in(client, citizen["username"], "wrong password")]
+    signed_in(client, citizen)
+    responses += [client.get("/wallet/"), client.get(f"/wallet/consents/{consent_id}"),
+                  client.get("/wallet/consents/cns_nope"), client.get("/wallet/sign-out")]
+    for response in responses:
+        assert response.mimetype == "text/html", response.status
+        policy = response.headers.get("Content-Security-Policy", "")
+        assert "default-src 'none'" in policy or "default-src 'self'" in policy, response.status
+        assert "script-src" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert "<script>" not in response.get_data(as_text=True)
+        assert " style=" not in response.get_data(as_text=True)
+
+
+def test_unknown_wallet_url_is_a_404_page_in_bulgarian_by_default(client):
+    response = client.get("/wallet/no-such-page")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert '<html lang="bg">' in html
+    heading = re.search(r"<h1>(.*?)</h1>", html, re.S).group(1)
+    assert re.search("[А-Яа-я]", heading), f"the heading is not in Bulgarian: {heading!r}"
+    assert "Traceback" not in html
+
+
+def test_unknown_wallet_url_in_english_on_request(en_client):
+    response = en_client.get("/wallet/no-such-page")
+    assert response.status_code == 404
+    assert '<html lang="en">' in response.get_data(as_text=True)
+    assert "Page not found" in response.get_data(as_text=True)
