@@ -22,12 +22,14 @@ translations: $(COMPILED)
 
 run: $(STAMP) translations
 	@mkdir -p "$(SERDIKA_VAR_DIR)"
-	@new=0; [ -n "$$SERDIKA_DATABASE_URL" ] || [ -f "$(SERDIKA_VAR_DIR)/serdika.sqlite3" ] || new=1; \
-	$(BIN)/serdika db upgrade && \
-	if [ $$new = 1 ] || [ ! -f "$(SERDIKA_VAR_DIR)/.demo-seeded" ]; then \
-	  $(BIN)/serdika demo seed && touch "$(SERDIKA_VAR_DIR)/.demo-seeded"; \
-	else $(BIN)/serdika demo seed; fi
-	@echo "Serdika is at http://$${SERDIKA_BIND:-127.0.0.1:8000}/wallet/ (Ctrl-C stops it)"
+	@# Demo data goes into a database that is new, or that got it before (the marker file);
+	@# never into a database someone filled otherwise.
+	@new=0; if [ -z "$$SERDIKA_DATABASE_URL" ] && [ ! -f "$(SERDIKA_VAR_DIR)/serdika.sqlite3" ]; then new=1; fi; \
+	$(BIN)/serdika db upgrade || exit 1; \
+	if [ $$new = 1 ] || [ -f "$(SERDIKA_VAR_DIR)/.demo-seeded" ]; then \
+	  $(BIN)/serdika demo seed && touch "$(SERDIKA_VAR_DIR)/.demo-seeded" || exit 1; \
+	fi
+	@echo "Serdika: http://$${SERDIKA_BIND:-127.0.0.1:8000}/wallet/  (Ctrl-C stops it)"
 	$(BIN)/serdika serve
 
 test: $(STAMP) translations
