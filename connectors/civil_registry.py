@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -15,8 +16,10 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     MetaData,
+    Select,
     String,
     Table,
+    bindparam,
     create_engine,
     select,
     text,
@@ -161,9 +164,7 @@ class CivilRegistryConnector:
 
     def _person(self, connection: Any, subject: SubjectRef, wanted: list[str]) -> dict[str, Any]:
         row = connection.execute(
-            select(*(people.c[name] for name in wanted)).where(
-                people.c.national_id == subject.national_id
-            )
+            _person_statement(tuple(wanted)), {"national_id": subject.national_id}
         ).one_or_none()
         if row is None:
             raise SubjectNotFound("no person with this national id")
@@ -199,6 +200,14 @@ class CivilRegistryConnector:
                     for g, f, b, r in members
                 ]
         return {name: result[name] for name in wanted}
+
+
+@lru_cache(maxsize=256)
+def _person_statement(fields: tuple[str, ...]) -> Select[Any]:
+    """Build the select of ``fields`` once per field set; reads only bind the id."""
+    return select(*(people.c[name] for name in fields)).where(
+        people.c.national_id == bindparam("national_id")
+    )
 
 
 def create_schema(engine: Engine) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from consent.models import Consent, ConsentStatus, Service
@@ -71,13 +71,16 @@ _STATE_COLUMNS = (
 )
 
 
+_LOAD_STATE = (
+    select(*_STATE_COLUMNS)
+    .join(Service, Service.id == Consent.service_id)
+    .where(Consent.id == bindparam("consent_id"))
+)
+
+
 def load_consent_state(session: Session, consent_id: str) -> ConsentState | None:
-    """Read one consent's live state by primary key."""
-    row = session.execute(
-        select(*_STATE_COLUMNS)
-        .join(Service, Service.id == Consent.service_id)
-        .where(Consent.id == consent_id)
-    ).one_or_none()
+    """Read one consent's live state by primary key (a prepared Core statement)."""
+    row = session.connection().execute(_LOAD_STATE, {"consent_id": consent_id}).one_or_none()
     return ConsentState(*row) if row is not None else None
 
 

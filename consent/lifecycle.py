@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +34,19 @@ TRANSITIONS: dict[tuple[ConsentStatus, ConsentStatus], LedgerEvent] = {
     (S.ACTIVE, S.REVOKED): LedgerEvent.CONSENT_REVOKED,
     (S.ACTIVE, S.EXPIRED): LedgerEvent.CONSENT_EXPIRED,
 }
+
+
+class ServiceRef(Protocol):
+    """What the lifecycle reads of a service: an ORM row or a plain record will do."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def organisation(self) -> str: ...
+    @property
+    def name_en(self) -> str: ...
 
 
 class InvalidTransition(Exception):
@@ -118,7 +131,7 @@ def record_decision(
     context: DomainContext,
     *,
     subject: Subject,
-    service: Service,
+    service: ServiceRef,
     request: AccessRequest,
     allow: bool,
     now: datetime,
@@ -213,7 +226,7 @@ def issue_receipt(
     session: Session,
     context: DomainContext,
     consent: Consent,
-    service: Service,
+    service: ServiceRef,
     *,
     kind: str,
     at: datetime,

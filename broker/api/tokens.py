@@ -1,4 +1,9 @@
-"""Bearer token checks for the API: one indexed lookup by the token's hash."""
+"""Bearer tokens on the API: parsed from the header, then read in one indexed statement.
+
+The statement reads the token, the live consent and the subject's sealed identifier together,
+built once and only bound per request (DESIGN.md, performance notes). The decision itself is
+:func:`consent.decisions.evaluate` on that live state, as for every other path.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,39 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 
 from broker.oauth.models import Token
 from consent.crypto import token_hash
+from consent.decisions import ConsentState
+from consent.models import Consent, Service, Subject
 
 # RFC 6750 §2.1 b64token; anything else cannot be one of our tokens (and may not even encode).
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
-
-@dataclass(frozen=True)
-class PresentedToken:
-    client_id: str
-    consent_id: str | None
-    scope: str
+_READ_GRANT = (
+    select(
+        Token.client_id,
+        Token.access_expires_at,
+        Token.revoked_at,
+        Token.consent_id,
+        Service.client_id,
+        Consent.status,
+        Consent.expires_at,
+        Consent.scope,
+        Consent.subject_id,
+        Consent.subject_pairwise,
+        Consent.subject_pseudonym,
+        Consent.purpose_code,
+        Subject.national_id_ciphertext,
+    )
+    .select_from(Token)
+    .outerjoin(Consent, Consent.id == Token.consent_id)
+    .outerjoin(Service, Service.id == Consent.service_id)
+    .outerjoin(Subject, Subject.id == Consent.subject_id)
+    .where(Token.access_token_hash == bindparam("digest"))
+)
 
 
 class TokenRefused(Exception):
@@ -29,6 +52,16 @@ class TokenRefused(Exception):
         super().__init__(detail)
         self.detail = detail
         self.missing = missing
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A live access token with its consent's state, as read in one statement."""
+
+    client_id: str
+    consent_id: str | None
+    consent: ConsentState | None
+    sealed_national_id: bytes | None
 
 
 def bearer_from(request: Request) -> str:
@@ -42,19 +75,19 @@ def bearer_from(request: Request) -> str:
     return value
 
 
-def check_access_token(session: Session, request: Request, now: datetime) -> PresentedToken:
-    """Return the live access token of the request or raise :class:`TokenRefused`."""
-    token = bearer_from(request)
-    row = session.execute(
-        select(Token.client_id, Token.consent_id, Token.scope, Token.access_expires_at,
-               Token.revoked_at)
-        .where(Token.access_token_hash == token_hash(token))
-    ).one_or_none()
+def read_grant(connection: Connection, token: str, now: datetime) -> Grant:
+    """Return the token's grant, or raise :class:`TokenRefused` for an unusable token."""
+    row = connection.execute(_READ_GRANT, {"digest": token_hash(token)}).one_or_none()
     if row is None:
         raise TokenRefused("The access token is not known.")
-    client_id, consent_id, scope, expires_at, revoked_at = row
+    (client_id, expires_at, revoked_at, consent_id, consent_client, status, consent_expires,
+     scope, subject_id, pairwise, pseudonym, purpose, sealed) = row
     if revoked_at is not None:
         raise TokenRefused("The access token was revoked.")
     if expires_at <= now:
         raise TokenRefused("The access token has expired.")
-    return PresentedToken(client_id, consent_id, scope)
+    state = None
+    if consent_id is not None and status is not None:
+        state = ConsentState(consent_id, consent_client, status, consent_expires, scope,
+                             subject_id, pairwise, pseudonym, purpose)
+    return Grant(client_id, consent_id, state, sealed)

@@ -6,14 +6,12 @@ import logging
 import re
 
 from flask import Blueprint, Response, current_app, json, request
-from sqlalchemy import select
 
-from broker.api.tokens import TokenRefused, check_access_token
+from broker.api.tokens import TokenRefused, bearer_from, read_grant
 from broker.problems import insufficient_scope, invalid_token, missing_token, problem
 from connectors.base import ConnectorError, SourceUnavailable, SubjectRef
-from consent.decisions import Decision, Reason, decide_access
+from consent.decisions import Decision, Reason, evaluate
 from consent.ledger import LedgerEvent, append_entry
-from consent.models import Subject
 from consent.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -39,13 +37,14 @@ def _broker():  # type: ignore[no-untyped-def]
 @bp.get("/data/<connector>/<resource>")
 def read_data(connector: str, resource: str) -> Response:
     broker = _broker()
-    session = broker.db.session
     now = utcnow()
     try:
-        token = check_access_token(session, request, now)
+        token = bearer_from(request)
+        with broker.db.engine.connect() as connection:
+            grant = read_grant(connection, token, now)
     except TokenRefused as refused:
         return missing_token() if refused.missing else invalid_token(refused.detail)
-    if token.consent_id is None:
+    if grant.consent_id is None:
         return insufficient_scope("This token carries no consent; it cannot read personal data.")
 
     fields_param = request.args.get("fields")
@@ -57,12 +56,10 @@ def read_data(connector: str, resource: str) -> Response:
                            code="invalid_request")
         fields = fields_param.split(",")
 
-    decision = decide_access(
-        session, consent_id=token.consent_id, client_id=token.client_id, now=now,
-        connector=connector, resource=resource, fields=fields,
-    )
+    decision = evaluate(grant.consent, client_id=grant.client_id, now=now,
+                        connector=connector, resource=resource, fields=fields)
     if not decision.allowed:
-        _record_refusal(broker, decision, token.client_id, connector, resource, fields,
+        _record_refusal(broker, decision, grant.client_id, connector, resource, fields,
                         decision.reason)
         detail = REFUSALS[decision.reason]
         if decision.reason.ends_consent:
@@ -75,17 +72,15 @@ def read_data(connector: str, resource: str) -> Response:
     try:
         if source is None:
             raise SourceUnavailable(f"connector {connector!r} is not configured on this node")
-        ciphertext = session.execute(
-            select(Subject.national_id_ciphertext).where(Subject.id == state.subject_id)
-        ).scalar_one_or_none()
-        if ciphertext is None:
+        if grant.sealed_national_id is None:
             raise SourceUnavailable("the subject's identifier is unavailable")
-        national_id = broker.keys.keyring.open(ciphertext, b"subject:%d" % state.subject_id)
+        national_id = broker.keys.keyring.open(grant.sealed_national_id,
+                                               b"subject:%d" % state.subject_id)
         data = source.fetch(SubjectRef(national_id.decode()), resource, decision.fields)
     except ConnectorError as error:
         log.warning("read failed: connector=%s resource=%s error=%s", connector, resource,
                     type(error).__name__)
-        _record_refusal(broker, decision, token.client_id, connector, resource,
+        _record_refusal(broker, decision, grant.client_id, connector, resource,
                         decision.fields, f"source:{type(error).__name__}")
         headers = {}
         if isinstance(error, SourceUnavailable):
@@ -93,9 +88,10 @@ def read_data(connector: str, resource: str) -> Response:
         return problem(error.status, error.title, str(error) or None,
                        code="source_error", headers=headers)
 
-    with broker.db.writing() as writer:
+    with broker.db.write_connection() as connection:
         append_entry(
-            writer, LedgerEvent.DATA_READ, at=now, consent_id=state.id, service=state.client_id,
+            connection, LedgerEvent.DATA_READ, at=now, consent_id=state.id,
+            service=state.client_id,
             details={"subject": state.subject_pseudonym, "purpose": state.purpose,
                      "connector": connector, "resource": resource,
                      "fields": list(decision.fields)},
@@ -113,9 +109,9 @@ def _record_refusal(broker, decision: Decision, client_id: str, connector: str, 
     state = decision.state
     if state is None:
         return
-    with broker.db.writing() as writer:
+    with broker.db.write_connection() as connection:
         append_entry(
-            writer, LedgerEvent.DATA_READ_REFUSED, at=utcnow(), consent_id=state.id,
+            connection, LedgerEvent.DATA_READ_REFUSED, at=utcnow(), consent_id=state.id,
             service=client_id,
             details={"subject": state.subject_pseudonym, "purpose": state.purpose,
                      "connector": connector, "resource": resource,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from consent.crypto import token_hash
@@ -14,11 +15,43 @@ from consent.models import Service, ServiceKind, ServiceStatus
 TOKEN_ENDPOINT_AUTH_METHOD = "client_secret_basic"  # noqa: S105 - a method name
 
 
+@dataclass(frozen=True)
+class ServiceRecord:
+    """The columns of a :class:`~consent.models.Service`, read without the ORM.
+
+    Client authentication runs on every token, introspection and revocation call, so the
+    row is read with one prepared Core statement into this plain record.
+    """
+
+    id: int
+    client_id: str
+    client_secret_hash: bytes
+    kind: str
+    name_bg: str
+    name_en: str
+    organisation: str
+    redirect_uris: list[str]
+    grant_types: list[str]
+    scope: str
+    default_purpose: str | None
+    sandbox: bool
+    status: str
+
+
+_SERVICE_TABLE = cast(Table, Service.__table__)
+_READ_CLIENT = select(
+    *(_SERVICE_TABLE.c[field.name] for field in fields(ServiceRecord))
+).where(
+    _SERVICE_TABLE.c.client_id == bindparam("client_id"),
+    _SERVICE_TABLE.c.status == ServiceStatus.ACTIVE.value,
+)
+
+
 @dataclass
 class OAuthClient:
-    """Adapts a :class:`~consent.models.Service` row to Authlib's ``ClientMixin``."""
+    """Adapts a service to Authlib's ``ClientMixin``."""
 
-    service: Service
+    service: ServiceRecord
 
     def get_client_id(self) -> str:
         return self.service.client_id
@@ -54,9 +87,5 @@ def query_client(session: Session, client_id: str | None) -> OAuthClient | None:
     # Control characters are never in a client id, and PostgreSQL refuses NUL in text (a 500).
     if not client_id or len(client_id) > 64 or not client_id.isprintable():
         return None
-    service = session.scalar(
-        select(Service).where(
-            Service.client_id == client_id, Service.status == ServiceStatus.ACTIVE
-        )
-    )
-    return OAuthClient(service) if service is not None else None
+    row = session.connection().execute(_READ_CLIENT, {"client_id": client_id}).one_or_none()
+    return OAuthClient(ServiceRecord(*row)) if row is not None else None

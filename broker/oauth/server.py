@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, UnsupportedResponseTypeError
@@ -11,7 +12,7 @@ from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secre
 from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
 from flask import Flask, Response, json, request
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from broker.oauth.clients import query_client
 from broker.oauth.grants import (
@@ -76,6 +77,7 @@ def _token_generator(broker: Broker) -> Any:
         }
         if user is not None:
             consent = user.consent
+            assert consent.expires_at is not None  # an active consent always has an end
             remaining = int((consent.expires_at - utcnow()).total_seconds())
             ttl = max(1, min(ttl, remaining))
             token["refresh_token"] = new_secret("srt_")
@@ -122,20 +124,61 @@ def _save_token(broker: Broker) -> Any:
     return save
 
 
-def find_token(session: Any, token_string: str, hint: str | None) -> Token | None:
-    """Look a presented token up by its hash, as an access token or a refresh token."""
+@dataclass(frozen=True)
+class PresentedToken:
+    """A token row read without the ORM, and whether it was shown as access or refresh token.
+
+    Implements what Authlib's endpoints ask of a token (its ``TokenMixin``).
+    """
+
+    id: int
+    client_id: str
+    consent_id: str | None
+    family_id: str
+    scope: str
+    authorization_details: list[dict[str, Any]] | None
+    issued_at: datetime
+    access_expires_at: datetime
+    refresh_expires_at: datetime | None
+    refresh_used_at: datetime | None
+    revoked_at: datetime | None
+    presented_as: str
+
+    def check_client(self, client: Any) -> bool:
+        return bool(self.client_id == client.get_client_id())
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+_TOKEN_TABLE = cast(Table, Token.__table__)
+_RECORD_COLUMNS = [field.name for field in fields(PresentedToken)][:-1]
+_FIND_TOKEN = select(
+    *(_TOKEN_TABLE.c[name] for name in _RECORD_COLUMNS), _TOKEN_TABLE.c.access_token_hash
+).where(
+    or_(
+        _TOKEN_TABLE.c.access_token_hash == bindparam("digest"),
+        _TOKEN_TABLE.c.refresh_token_hash == bindparam("digest"),
+    )
+)
+
+
+def find_token(session: Any, token_string: str, hint: str | None) -> PresentedToken | None:
+    """Look a presented token up by its hash, as an access or a refresh token, in one query.
+
+    The hint is not needed: both hashes are unique and indexed (RFC 7662 §2.1 lets the server
+    search beyond the hint).
+    """
     digest = token_hash(token_string)
-    columns = [Token.access_token_hash, Token.refresh_token_hash]
-    if hint == "refresh_token":
-        columns.reverse()
-    for column in columns:
-        row = session.scalar(select(Token).where(column == digest))
-        if row is not None:
-            row.presented_as = (
-                "access_token" if column is Token.access_token_hash else "refresh_token"
-            )
-            return row
-    return None
+    row = session.connection().execute(_FIND_TOKEN, {"digest": digest}).one_or_none()
+    if row is None:
+        return None
+    values = dict(row._mapping)
+    kind = "access_token" if values.pop("access_token_hash") == digest else "refresh_token"
+    return PresentedToken(**values, presented_as=kind)
 
 
 class UnsupportedTokenTypeError(OAuth2Error):
@@ -166,13 +209,13 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
         # RFC 7662 §2.1: the hint is only a hint; every token type is searched anyway.
         _check_token_params(request, strict_hint=False)
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+    def query_token(self, token_string: str, token_type_hint: str | None) -> PresentedToken | None:
         return find_token(self.server.broker.db.session, token_string, token_type_hint)
 
-    def check_permission(self, token: Token, client: Any, request: Any) -> bool:
+    def check_permission(self, token: PresentedToken, client: Any, request: Any) -> bool:
         return token.check_client(client)
 
-    def create_introspection_payload(self, token: Token | None) -> dict[str, Any]:
+    def create_introspection_payload(self, token: PresentedToken | None) -> dict[str, Any]:
         if token is None or token.revoked_at is not None:
             return {"active": False}
         now = utcnow()
@@ -219,16 +262,16 @@ class RevocationEndpoint(BaseRevocationEndpoint):
     def check_params(self, request: Any, client: Any) -> None:
         _check_token_params(request, strict_hint=True)
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+    def query_token(self, token_string: str, token_type_hint: str | None) -> PresentedToken | None:
         return find_token(self.server.broker.db.session, token_string, token_type_hint)
 
-    def authenticate_token(self, request: Any, client: Any) -> Token | None:
+    def authenticate_token(self, request: Any, client: Any) -> PresentedToken | None:
         self.check_params(request, client)
         token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
         # RFC 7009 §2.2: another client's token is answered like an unknown one.
         return token if token is not None and token.check_client(client) else None
 
-    def revoke_token(self, token: Token, request: Any) -> None:
+    def revoke_token(self, token: PresentedToken, request: Any) -> None:
         session = self.server.broker.db.session
         target = Token.family_id == token.family_id
         if token.presented_as == "access_token":
