@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, g
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 _immediate: ContextVar[bool] = ContextVar("serdika_sqlite_immediate", default=False)
@@ -93,6 +93,41 @@ class Database:
         session = g.pop("_serdika_session", None)
         if session is not None:
             session.close()
+        raw = g.pop("_serdika_raw", None)
+        if raw is not None:
+            raw.close()  # back to the pool, which rolls back whatever is open
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.engine.dialect
+
+    @property
+    def raw(self) -> Any:
+        """The request's pooled DBAPI connection, for prepared reads (broker/prepared.py).
+
+        On SQLite it runs in autocommit, so each read sees the latest committed state; on
+        PostgreSQL each statement of the request sees what was committed before it started.
+        """
+        connection = g.get("_serdika_raw")
+        if connection is None:
+            connection = g._serdika_raw = self.engine.raw_connection()
+        return connection
+
+    @contextmanager
+    def raw_writing(self) -> Iterator[Any]:
+        """A pooled DBAPI connection in one write transaction, queued like :meth:`writing`."""
+        with self._writers.hold() if self._writers else nullcontext():
+            connection = self.engine.raw_connection()
+            try:
+                if self._writers is not None:
+                    connection.cursor().execute("BEGIN IMMEDIATE")
+                yield connection
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            finally:
+                connection.close()
 
     @contextmanager
     def writing(self, session: Session | None = None) -> Iterator[Session]:

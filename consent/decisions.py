@@ -71,7 +71,7 @@ _STATE_COLUMNS = (
 )
 
 
-_LOAD_STATE = (
+LOAD_STATE = (
     select(*_STATE_COLUMNS)
     .join(Service, Service.id == Consent.service_id)
     .where(Consent.id == bindparam("consent_id"))
@@ -80,7 +80,7 @@ _LOAD_STATE = (
 
 def load_consent_state(session: Session, consent_id: str) -> ConsentState | None:
     """Read one consent's live state by primary key (a prepared Core statement)."""
-    row = session.connection().execute(_LOAD_STATE, {"consent_id": consent_id}).one_or_none()
+    row = session.connection().execute(LOAD_STATE, {"consent_id": consent_id}).one_or_none()
     return ConsentState(*row) if row is not None else None
 
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 import rfc8785
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -51,11 +51,55 @@ def leaf_hash(entry_bytes: bytes) -> bytes:
 
 _HEAD = cast(Table, LedgerHead.__table__)
 _ENTRIES = cast(Table, LedgerEntry.__table__)
-# Built once: the append is on every read's path, so it runs as two prepared Core statements.
-_BUMP_HEAD = (
+ENTRY_COLUMNS = (
+    "index",
+    "event",
+    "consent_id",
+    "service_client_id",
+    "recorded_at",
+    "entry",
+    "leaf_hash",
+)
+# Built once: the append is on every read's path. The broker also runs these two statements
+# as prepared DBAPI statements (broker/prepared.py) with the row from :func:`entry_row`.
+BUMP_HEAD = (
     update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + 1).returning(_HEAD.c.size)
 )
-_INSERT_ENTRY = insert(_ENTRIES)
+INSERT_ENTRY = insert(_ENTRIES).values({name: bindparam(name) for name in ENTRY_COLUMNS})
+
+
+def entry_row(
+    index: int,
+    event: LedgerEvent,
+    *,
+    at: datetime,
+    consent_id: str | None = None,
+    service: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the ``ledger_entries`` row of entry ``index``: its canonical bytes and leaf hash."""
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "index": index,
+        "event": str(event),
+        "time": at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    }
+    if consent_id is not None:
+        entry["consent"] = consent_id
+    if service is not None:
+        entry["service"] = service
+    if details:
+        entry.update(details)
+    data = canonical_bytes(entry)
+    return {
+        "index": index,
+        "event": str(event),
+        "consent_id": consent_id,
+        "service_client_id": service,
+        "recorded_at": at,
+        "entry": data.decode(),
+        "leaf_hash": leaf_hash(data),
+    }
 
 
 def append_entry(
@@ -72,32 +116,9 @@ def append_entry(
     ``details`` must hold names, codes and pseudonyms only: never a personal data value.
     """
     connection = session.connection() if isinstance(session, Session) else session
-    index = connection.execute(_BUMP_HEAD).scalar_one() - 1
-    entry: dict[str, Any] = {
-        "v": ENTRY_VERSION,
-        "index": index,
-        "event": str(event),
-        "time": at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-    }
-    if consent_id is not None:
-        entry["consent"] = consent_id
-    if service is not None:
-        entry["service"] = service
-    if details:
-        entry.update(details)
-    data = canonical_bytes(entry)
-    connection.execute(
-        _INSERT_ENTRY,
-        {
-            "index": index,
-            "event": str(event),
-            "consent_id": consent_id,
-            "service_client_id": service,
-            "recorded_at": at,
-            "entry": data.decode(),
-            "leaf_hash": leaf_hash(data),
-        },
-    )
+    index: int = connection.execute(BUMP_HEAD).scalar_one() - 1
+    row = entry_row(index, event, at=at, consent_id=consent_id, service=service, details=details)
+    connection.execute(INSERT_ENTRY, row)
     return index
 
 

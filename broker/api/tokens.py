@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import Request
 from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Dialect
 
 from broker.oauth.models import Token
+from broker.prepared import Prepared
 from consent.crypto import token_hash
 from consent.decisions import ConsentState
 from consent.models import Consent, Service, Subject
@@ -23,7 +25,7 @@ from consent.models import Consent, Service, Subject
 # RFC 6750 §2.1 b64token; anything else cannot be one of our tokens (and may not even encode).
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
-_READ_GRANT = (
+_READ_GRANT = Prepared(
     select(
         Token.client_id,
         Token.access_expires_at,
@@ -75,9 +77,9 @@ def bearer_from(request: Request) -> str:
     return value
 
 
-def read_grant(connection: Connection, token: str, now: datetime) -> Grant:
+def read_grant(connection: Any, dialect: Dialect, token: str, now: datetime) -> Grant:
     """Return the token's grant, or raise :class:`TokenRefused` for an unusable token."""
-    row = connection.execute(_READ_GRANT, {"digest": token_hash(token)}).one_or_none()
+    row = _READ_GRANT.one_or_none(connection, dialect, digest=token_hash(token))
     if row is None:
         raise TokenRefused("The access token is not known.")
     (client_id, expires_at, revoked_at, consent_id, consent_client, status, consent_expires,

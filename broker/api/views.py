@@ -8,10 +8,11 @@ import re
 from flask import Blueprint, Response, current_app, json, request
 
 from broker.api.tokens import TokenRefused, bearer_from, read_grant
+from broker.prepared import append_prepared
 from broker.problems import insufficient_scope, invalid_token, missing_token, problem
 from connectors.base import ConnectorError, SourceUnavailable, SubjectRef
 from consent.decisions import Decision, Reason, evaluate
-from consent.ledger import LedgerEvent, append_entry
+from consent.ledger import LedgerEvent
 from consent.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,7 @@ def read_data(connector: str, resource: str) -> Response:
     broker = _broker()
     now = utcnow()
     try:
-        token = bearer_from(request)
-        with broker.db.engine.connect() as connection:
-            grant = read_grant(connection, token, now)
+        grant = read_grant(broker.db.raw, broker.db.dialect, bearer_from(request), now)
     except TokenRefused as refused:
         return missing_token() if refused.missing else invalid_token(refused.detail)
     if grant.consent_id is None:
@@ -88,14 +87,13 @@ def read_data(connector: str, resource: str) -> Response:
         return problem(error.status, error.title, str(error) or None,
                        code="source_error", headers=headers)
 
-    with broker.db.write_connection() as connection:
-        append_entry(
-            connection, LedgerEvent.DATA_READ, at=now, consent_id=state.id,
-            service=state.client_id,
+    append_prepared(
+        broker.db, LedgerEvent.DATA_READ, at=now, consent_id=state.id,
+        service=state.client_id,
             details={"subject": state.subject_pseudonym, "purpose": state.purpose,
-                     "connector": connector, "resource": resource,
-                     "fields": list(decision.fields)},
-        )
+                 "connector": connector, "resource": resource,
+                 "fields": list(decision.fields)},
+    )
     body = {"consent_id": state.id, "subject": state.subject_pairwise, "resource": resource,
             "data": data}
     response = Response(json.dumps(body), mimetype="application/json")
@@ -109,11 +107,10 @@ def _record_refusal(broker, decision: Decision, client_id: str, connector: str, 
     state = decision.state
     if state is None:
         return
-    with broker.db.write_connection() as connection:
-        append_entry(
-            connection, LedgerEvent.DATA_READ_REFUSED, at=utcnow(), consent_id=state.id,
-            service=client_id,
-            details={"subject": state.subject_pseudonym, "purpose": state.purpose,
-                     "connector": connector, "resource": resource,
-                     "fields": list(fields) if fields else [], "reason": str(reason)},
-        )
+    append_prepared(
+        broker.db, LedgerEvent.DATA_READ_REFUSED, at=utcnow(), consent_id=state.id,
+        service=client_id,
+        details={"subject": state.subject_pseudonym, "purpose": state.purpose,
+                 "connector": connector, "resource": resource,
+                 "fields": list(fields) if fields else [], "reason": str(reason)},
+    )

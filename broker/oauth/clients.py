@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, fields
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, bindparam, select
-from sqlalchemy.orm import Session
 
+from broker.prepared import Prepared
 from consent.crypto import token_hash
 from consent.models import Service, ServiceKind, ServiceStatus
+
+if TYPE_CHECKING:
+    from broker.db import Database
 
 TOKEN_ENDPOINT_AUTH_METHOD = "client_secret_basic"  # noqa: S105 - a method name
 
@@ -39,12 +42,12 @@ class ServiceRecord:
 
 
 _SERVICE_TABLE = cast(Table, Service.__table__)
-_READ_CLIENT = select(
+_READ_CLIENT = Prepared(select(
     *(_SERVICE_TABLE.c[field.name] for field in fields(ServiceRecord))
 ).where(
     _SERVICE_TABLE.c.client_id == bindparam("client_id"),
     _SERVICE_TABLE.c.status == ServiceStatus.ACTIVE.value,
-)
+))
 
 
 @dataclass
@@ -83,9 +86,9 @@ class OAuthClient:
         return grant_type in self.service.grant_types
 
 
-def query_client(session: Session, client_id: str | None) -> OAuthClient | None:
+def query_client(db: Database, client_id: str | None) -> OAuthClient | None:
     # Control characters are never in a client id, and PostgreSQL refuses NUL in text (a 500).
     if not client_id or len(client_id) > 64 or not client_id.isprintable():
         return None
-    row = session.connection().execute(_READ_CLIENT, {"client_id": client_id}).one_or_none()
+    row = _READ_CLIENT.one_or_none(db.raw, db.dialect, client_id=client_id)
     return OAuthClient(ServiceRecord(*row)) if row is not None else None

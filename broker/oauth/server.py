@@ -25,13 +25,15 @@ from broker.oauth.grants import (
     safe_description,
 )
 from broker.oauth.models import Token
+from broker.prepared import Prepared
 from consent.crypto import new_secret, token_hash
-from consent.decisions import decide_access
+from consent.decisions import LOAD_STATE, ConsentState, evaluate
 from consent.requests import DETAILS_TYPE
 from consent.types import utcnow
 
 if TYPE_CHECKING:
     from broker.app import Broker
+    from broker.db import Database
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -156,29 +158,30 @@ class PresentedToken:
 
 _TOKEN_TABLE = cast(Table, Token.__table__)
 _RECORD_COLUMNS = [field.name for field in fields(PresentedToken)][:-1]
-_FIND_TOKEN = select(
+_FIND_TOKEN = Prepared(select(
     *(_TOKEN_TABLE.c[name] for name in _RECORD_COLUMNS), _TOKEN_TABLE.c.access_token_hash
 ).where(
     or_(
         _TOKEN_TABLE.c.access_token_hash == bindparam("digest"),
         _TOKEN_TABLE.c.refresh_token_hash == bindparam("digest"),
     )
-)
+))
+_LOAD_STATE = Prepared(LOAD_STATE)
 
 
-def find_token(session: Any, token_string: str, hint: str | None) -> PresentedToken | None:
+def find_token(db: Database, token_string: str, hint: str | None) -> PresentedToken | None:
     """Look a presented token up by its hash, as an access or a refresh token, in one query.
 
     The hint is not needed: both hashes are unique and indexed (RFC 7662 §2.1 lets the server
     search beyond the hint).
     """
     digest = token_hash(token_string)
-    row = session.connection().execute(_FIND_TOKEN, {"digest": digest}).one_or_none()
+    row = _FIND_TOKEN.one_or_none(db.raw, db.dialect, digest=digest)
     if row is None:
         return None
-    values = dict(row._mapping)
-    kind = "access_token" if values.pop("access_token_hash") == digest else "refresh_token"
-    return PresentedToken(**values, presented_as=kind)
+    *values, access_hash = row
+    kind = "access_token" if access_hash == digest else "refresh_token"
+    return PresentedToken(*values, presented_as=kind)  # type: ignore[misc]
 
 
 class UnsupportedTokenTypeError(OAuth2Error):
@@ -210,7 +213,7 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
         _check_token_params(request, strict_hint=False)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> PresentedToken | None:
-        return find_token(self.server.broker.db.session, token_string, token_type_hint)
+        return find_token(self.server.broker.db, token_string, token_type_hint)
 
     def check_permission(self, token: PresentedToken, client: Any, request: Any) -> bool:
         return token.check_client(client)
@@ -238,9 +241,10 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
         if token.scope:
             payload["scope"] = token.scope
         if token.consent_id is not None:
-            decision = decide_access(
-                self.server.broker.db.session,
-                consent_id=token.consent_id,
+            db = self.server.broker.db
+            row = _LOAD_STATE.one_or_none(db.raw, db.dialect, consent_id=token.consent_id)
+            decision = evaluate(
+                ConsentState(*row) if row is not None else None,
                 client_id=token.client_id,
                 now=now,
             )
@@ -263,7 +267,7 @@ class RevocationEndpoint(BaseRevocationEndpoint):
         _check_token_params(request, strict_hint=True)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> PresentedToken | None:
-        return find_token(self.server.broker.db.session, token_string, token_type_hint)
+        return find_token(self.server.broker.db, token_string, token_type_hint)
 
     def authenticate_token(self, request: Any, client: Any) -> PresentedToken | None:
         self.check_params(request, client)
@@ -323,7 +327,7 @@ def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
     server.broker = broker
     server.init_app(
         app,
-        query_client=lambda client_id: query_client(broker.db.session, client_id),
+        query_client=lambda client_id: query_client(broker.db, client_id),
         save_token=_save_token(broker),
     )
     server.register_token_generator("default", _token_generator(broker))
