@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Request, Response, json, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
@@ -80,6 +81,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config)
+    app.session_interface = WalletOnlySessionInterface()
     app.extensions["serdika"] = broker
     broker.db.init_app(app)
 
@@ -102,6 +104,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+MACHINE_PATHS = ("/api/", "/oauth2/token", "/oauth2/introspect", "/oauth2/revoke",
+                 "/.well-known/", "/healthz", "/readyz")
+
+
+class WalletOnlySessionInterface(SecureCookieSessionInterface):
+    """Cookie sessions for the wallet only: API and token endpoints do no cookie work.
+
+    Services never hold a wallet session, and deriving the cookie signer on every API call
+    cost measurable throughput on the hot paths (DESIGN.md, performance notes).
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith(MACHINE_PATHS):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def _register_health(app: Flask, broker: Broker) -> None:

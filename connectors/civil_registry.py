@@ -16,7 +16,6 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     MetaData,
-    Select,
     String,
     Table,
     bindparam,
@@ -38,6 +37,7 @@ from connectors.base import (
     SubjectNotFound,
     SubjectRef,
 )
+from connectors.sql import Prepared
 
 DPV = "https://w3id.org/dpv/pd#"
 
@@ -132,6 +132,8 @@ class CivilRegistryConnector:
                 raise ValueError("civil_registry needs a database 'url'")
             engine = create_engine(url, pool_pre_ping=True)
         self.engine = engine
+        # Reads run on raw DBAPI connections too, whose errors are the driver's own.
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     def describe(self) -> ConnectorDescription:
         return DESCRIPTION
@@ -147,11 +149,11 @@ class CivilRegistryConnector:
         if resource not in DESCRIPTION.resources:
             raise SubjectNotFound(f"no resource {resource!r}")
         try:
+            if resource == "person":
+                return self._person(subject, wanted)
             with self.engine.connect() as connection:
-                if resource == "person":
-                    return self._person(connection, subject, wanted)
                 return self._household(connection, subject, wanted)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self._driver_error) as exc:
             raise SourceUnavailable("the civil registry database did not answer") from exc
 
     def health(self) -> Health:
@@ -162,10 +164,16 @@ class CivilRegistryConnector:
             return Health(False, type(exc).__name__)
         return Health(True)
 
-    def _person(self, connection: Any, subject: SubjectRef, wanted: list[str]) -> dict[str, Any]:
-        row = connection.execute(
-            _person_statement(tuple(wanted)), {"national_id": subject.national_id}
-        ).one_or_none()
+    def _person(self, subject: SubjectRef, wanted: list[str]) -> dict[str, Any]:
+        # The person read is on every data read's path: a prepared statement on a pooled
+        # DBAPI connection (connectors/sql.py).
+        connection = self.engine.raw_connection()
+        try:
+            row = _person_statement(tuple(wanted)).one_or_none(
+                connection, self.engine.dialect, national_id=subject.national_id
+            )
+        finally:
+            connection.close()
         if row is None:
             raise SubjectNotFound("no person with this national id")
         return {name: _plain(value) for name, value in zip(wanted, row, strict=True)}
@@ -203,10 +211,12 @@ class CivilRegistryConnector:
 
 
 @lru_cache(maxsize=256)
-def _person_statement(fields: tuple[str, ...]) -> Select[Any]:
+def _person_statement(fields: tuple[str, ...]) -> Prepared:
     """Build the select of ``fields`` once per field set; reads only bind the id."""
-    return select(*(people.c[name] for name in fields)).where(
-        people.c.national_id == bindparam("national_id")
+    return Prepared(
+        select(*(people.c[name] for name in fields)).where(
+            people.c.national_id == bindparam("national_id")
+        )
     )
 
 

@@ -58,7 +58,7 @@ class Decision:
     fields: tuple[str, ...] = ()
 
 
-_STATE_COLUMNS = (
+STATE_COLUMNS = (
     Consent.id,
     Service.client_id,
     Consent.status,
@@ -72,7 +72,7 @@ _STATE_COLUMNS = (
 
 
 LOAD_STATE = (
-    select(*_STATE_COLUMNS)
+    select(*STATE_COLUMNS)
     .join(Service, Service.id == Consent.service_id)
     .where(Consent.id == bindparam("consent_id"))
 )

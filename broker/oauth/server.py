@@ -27,7 +27,8 @@ from broker.oauth.grants import (
 from broker.oauth.models import Token
 from broker.prepared import Prepared
 from consent.crypto import new_secret, token_hash
-from consent.decisions import LOAD_STATE, ConsentState, evaluate
+from consent.decisions import STATE_COLUMNS, ConsentState, evaluate
+from consent.models import Consent, Service
 from consent.requests import DETAILS_TYPE
 from consent.types import utcnow
 
@@ -145,6 +146,8 @@ class PresentedToken:
     refresh_used_at: datetime | None
     revoked_at: datetime | None
     presented_as: str
+    # The live state of the token's consent, read in the same statement as the token.
+    consent_state: ConsentState | None = None
 
     def check_client(self, client: Any) -> bool:
         return bool(self.client_id == client.get_client_id())
@@ -157,16 +160,23 @@ class PresentedToken:
 
 
 _TOKEN_TABLE = cast(Table, Token.__table__)
-_RECORD_COLUMNS = [field.name for field in fields(PresentedToken)][:-1]
-_FIND_TOKEN = Prepared(select(
-    *(_TOKEN_TABLE.c[name] for name in _RECORD_COLUMNS), _TOKEN_TABLE.c.access_token_hash
-).where(
-    or_(
-        _TOKEN_TABLE.c.access_token_hash == bindparam("digest"),
-        _TOKEN_TABLE.c.refresh_token_hash == bindparam("digest"),
+_RECORD_COLUMNS = [field.name for field in fields(PresentedToken)][:-2]
+_FIND_TOKEN = Prepared(
+    select(
+        *(_TOKEN_TABLE.c[name] for name in _RECORD_COLUMNS),
+        _TOKEN_TABLE.c.access_token_hash,
+        *STATE_COLUMNS,
     )
-))
-_LOAD_STATE = Prepared(LOAD_STATE)
+    .select_from(_TOKEN_TABLE)
+    .outerjoin(Consent, Consent.id == _TOKEN_TABLE.c.consent_id)
+    .outerjoin(Service, Service.id == Consent.service_id)
+    .where(
+        or_(
+            _TOKEN_TABLE.c.access_token_hash == bindparam("digest"),
+            _TOKEN_TABLE.c.refresh_token_hash == bindparam("digest"),
+        )
+    )
+)
 
 
 def find_token(db: Database, token_string: str, hint: str | None) -> PresentedToken | None:
@@ -179,9 +189,14 @@ def find_token(db: Database, token_string: str, hint: str | None) -> PresentedTo
     row = _FIND_TOKEN.one_or_none(db.raw, db.dialect, digest=digest)
     if row is None:
         return None
-    *values, access_hash = row
+    count = len(_RECORD_COLUMNS)
+    values, access_hash, state = row[:count], row[count], row[count + 1 :]
     kind = "access_token" if access_hash == digest else "refresh_token"
-    return PresentedToken(*values, presented_as=kind)  # type: ignore[misc]
+    return PresentedToken(
+        *values,  # type: ignore[arg-type]
+        presented_as=kind,
+        consent_state=ConsentState(*state) if state[0] is not None else None,
+    )
 
 
 class UnsupportedTokenTypeError(OAuth2Error):
@@ -241,13 +256,7 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
         if token.scope:
             payload["scope"] = token.scope
         if token.consent_id is not None:
-            db = self.server.broker.db
-            row = _LOAD_STATE.one_or_none(db.raw, db.dialect, consent_id=token.consent_id)
-            decision = evaluate(
-                ConsentState(*row) if row is not None else None,
-                client_id=token.client_id,
-                now=now,
-            )
+            decision = evaluate(token.consent_state, client_id=token.client_id, now=now)
             if not decision.allowed or decision.state is None:
                 return {"active": False}
             payload |= {
