@@ -21,14 +21,8 @@ $(STAMP): pyproject.toml
 translations: $(COMPILED)
 
 run: $(STAMP) translations
-	@mkdir -p "$(SERDIKA_VAR_DIR)"
-	@# Demo data goes into a database that is new, or that got it before (the marker file);
-	@# never into a database someone filled otherwise.
-	@new=0; if [ -z "$$SERDIKA_DATABASE_URL" ] && [ ! -f "$(SERDIKA_VAR_DIR)/serdika.sqlite3" ]; then new=1; fi; \
-	$(BIN)/serdika db upgrade || exit 1; \
-	if [ $$new = 1 ] || [ -f "$(SERDIKA_VAR_DIR)/.demo-seeded" ]; then \
-	  $(BIN)/serdika demo seed && touch "$(SERDIKA_VAR_DIR)/.demo-seeded" || exit 1; \
-	fi
+	$(BIN)/serdika db upgrade
+	$(BIN)/serdika demo seed --if-new
 	@echo "Serdika: http://$${SERDIKA_BIND:-127.0.0.1:8000}/wallet/  (Ctrl-C stops it)"
 	$(BIN)/serdika serve
 

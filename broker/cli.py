@@ -51,13 +51,22 @@ def demo_group() -> None:
 
 @demo_group.command("seed")
 @click.option("--json", "as_json", is_flag=True, help="Print the logins as JSON.")
+@click.option(
+    "--if-new",
+    is_flag=True,
+    help="Only into a database that is empty or holds the demo already (used by make run).",
+)
 @with_appcontext
-def demo_seed(as_json: bool) -> None:
+def demo_seed(as_json: bool, if_new: bool) -> None:
     """Create the demo citizens, services, auditor and registry data (idempotent)."""
-    from broker.demo import seed
+    from broker.demo import holds_other_data, seed
 
     broker = _broker()
     with broker.db.sessions() as session:
+        if if_new and holds_other_data(session):
+            click.echo("The database holds data of its own: no demo data added.", err=True)
+            return
+        session.commit()  # end the read, so the seed's writes start from the latest state
         result = seed(session, broker)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))

@@ -121,6 +121,14 @@ def _people(fake: Faker) -> dict[str, Any]:
     }
 
 
+def holds_other_data(session: Session) -> bool:
+    """True when the database has citizens or services but not the demo's own."""
+    if session.scalar(select(Service.id).where(Service.client_id == SERVICES[0]["client_id"])):
+        return False
+    return bool(session.scalar(select(Subject.id).limit(1)) or
+                session.scalar(select(Service.id).limit(1)))
+
+
 def seed(session: Session, broker: Any) -> dict[str, Any]:
     """Create what is missing and return the demo logins (DESIGN.md ``demo seed --json``)."""
     secret = broker.keys.secret_key

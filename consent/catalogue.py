@@ -15,13 +15,17 @@ from consent.requests import PurposeRule
 @dataclass(frozen=True)
 class LegalBasis:
     code: str
-    article: str
+    article_en: str
+    article_bg: str
     plain_bg: str
     plain_en: str
     dpv_iri: str
 
     def plain(self, locale: str) -> str:
         return self.plain_bg if locale == "bg" else self.plain_en
+
+    def article(self, locale: str) -> str:
+        return self.article_bg if locale == "bg" else self.article_en
 
 
 LEGAL_BASES = {
@@ -30,6 +34,7 @@ LEGAL_BASES = {
         LegalBasis(
             "consent",
             "GDPR Art. 6(1)(a)",
+            "ОРЗД, чл. 6, пар. 1, буква „а“",
             "Вашето съгласие. Можете да го оттеглите по всяко време, толкова лесно, "
             "колкото сте го дали.",
             "Your consent. You can withdraw it at any time, as easily as you gave it.",
@@ -38,6 +43,7 @@ LEGAL_BASES = {
         LegalBasis(
             "public_task",
             "GDPR Art. 6(1)(e)",
+            "ОРЗД, чл. 6, пар. 1, буква „д“",
             "Задача от обществен интерес, възложена на общината със закон; "
             "данните се четат само с Вашето съгласие тук.",
             "A task in the public interest given to the municipality by law; "
@@ -47,6 +53,7 @@ LEGAL_BASES = {
         LegalBasis(
             "contract",
             "GDPR Art. 6(1)(b)",
+            "ОРЗД, чл. 6, пар. 1, буква „б“",
             "Договор, който сключвате или сте сключили с услугата.",
             "A contract you are making or have made with the service.",
             "https://w3id.org/dpv/legal/eu/gdpr#A6-1-b",

@@ -344,7 +344,7 @@ def _oauth() -> Any:
 def _authorization_error(error: OAuth2Error) -> Response:
     """Redirect the error to a validated redirect URI, or show a page when there is none."""
     if error.redirect_uri:
-        return _oauth().handle_error_response(None, error)
+        return _oauth().redirect_error(error)
     return make_response(
         render_template("wallet/authorize_error.html", error=error.error,
                         description=error.description), 400)

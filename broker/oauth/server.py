@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.oauth2 import rfc9207
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, UnsupportedResponseTypeError
 from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
@@ -39,8 +40,25 @@ if TYPE_CHECKING:
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+class IssuerParameter(rfc9207.IssuerParameter):
+    """RFC 9207: every authorization response names its issuer (FAPI 2.0 §5.3.2.2)."""
+
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self.issuer
+
+
 class AuthorizationServer(FlaskAuthorizationServer):
     broker: Broker
+    issuer_parameter: IssuerParameter
+
+    def redirect_error(self, error: OAuth2Error) -> Response:
+        """Send an authorization error back to its (validated) redirect URI, with ``iss``."""
+        response = self.handle_error_response(None, error)
+        self.issuer_parameter.add_issuer_parameter(self, response)
+        return response
 
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
         response: Response = super().handle_response(status_code, payload, headers)
@@ -325,7 +343,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
         "authorization_details_types_supported": [DETAILS_TYPE],
         "scopes_supported": ["audit:read"],
-        "authorization_response_iss_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
         "service_documentation": f"{issuer}/docs",
         "ui_locales_supported": ["bg", "en"],
     }
@@ -346,6 +364,8 @@ def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
+    server.issuer_parameter = IssuerParameter(broker.settings.issuer)
+    server.register_extension(server.issuer_parameter)
     app.extensions["serdika.oauth"] = server
 
     @app.post("/oauth2/token")

@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -262,3 +263,37 @@ def test_consents_expire_without_json(installation: dict[str, Any]) -> None:
     result = invoke(installation["env"], "consents", "expire")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "expired: 0"
+
+
+def test_demo_seed_if_new_leaves_a_database_with_its_own_data_alone(tmp_path):
+    env = {"SERDIKA_VAR_DIR": str(tmp_path / "var")}
+    runner_env = {**os.environ, **env}
+    serdika = str(Path(sys.executable).with_name("serdika"))
+    subprocess.run([serdika, "db", "upgrade"], env=runner_env, check=True, capture_output=True)
+    added = subprocess.run(
+        [serdika, "service", "add", "--name", "Своя услуга", "--redirect-uri",
+         "https://own.example/cb", "--purpose", "kindergarten_enrolment", "--json"],
+        env=runner_env, capture_output=True, text=True)
+    # No purpose exists in an empty database, so registering fails clearly; add a citizen.
+    assert added.returncode != 0
+    citizen = subprocess.run(
+        [serdika, "citizen", "add", "own", "--national-id", "8803144710", "--password-stdin"],
+        input="a long enough password\n", env=runner_env, capture_output=True, text=True)
+    assert citizen.returncode == 0, citizen.stderr
+    skipped = subprocess.run([serdika, "demo", "seed", "--if-new", "--json"], env=runner_env,
+                             capture_output=True, text=True)
+    assert skipped.returncode == 0
+    assert skipped.stdout == ""
+    assert "no demo data" in skipped.stderr
+
+
+def test_demo_seed_if_new_seeds_an_empty_database_and_repeats(tmp_path):
+    runner_env = {**os.environ, "SERDIKA_VAR_DIR": str(tmp_path / "var")}
+    serdika = str(Path(sys.executable).with_name("serdika"))
+    subprocess.run([serdika, "db", "upgrade"], env=runner_env, check=True, capture_output=True)
+    first = subprocess.run([serdika, "demo", "seed", "--if-new", "--json"], env=runner_env,
+                           capture_output=True, text=True, check=True)
+    again = subprocess.run([serdika, "demo", "seed", "--if-new", "--json"], env=runner_env,
+                           capture_output=True, text=True, check=True)
+    assert json.loads(first.stdout)["citizens"]
+    assert first.stdout == again.stdout

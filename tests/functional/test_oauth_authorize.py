@@ -442,3 +442,19 @@ def test_non_utf8_post_never_gives_500(client, demo):
                            content_type="application/x-www-form-urlencoded")
     assert response.status_code in (302, 400)
     assert "code=" not in response.headers.get("Location", "")
+
+
+def test_every_authorization_response_names_the_issuer(client, demo, broker):
+    """RFC 9207: success, denial and errors sent back to the client all carry ``iss``."""
+    issuer = broker.settings.issuer
+    allowed = _flow(client, demo).decide()
+    assert allowed["iss"] == [issuer] and "code" in allowed
+    denied = _flow(client, demo).decide(decision="deny")
+    assert denied["iss"] == [issuer]
+    flow = _flow(client, demo, details=person_details(purpose="energy_poverty_support"))
+    flow.sign_in()
+    query = _redirect_query(client.get(flow.authorize_query()))
+    assert query["error"] == ["invalid_authorization_details"]
+    assert query["iss"] == [issuer]
+    metadata = client.get("/.well-known/oauth-authorization-server").get_json()
+    assert metadata["authorization_response_iss_parameter_supported"] is True
