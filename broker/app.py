@@ -87,15 +87,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     csrf = CSRFProtect(app)
 
+    from broker.api.audit import bp as audit_bp
     from broker.api.views import bp as api_bp
     from broker.oauth import init_oauth
     from wallet_ui import init_wallet
 
     oauth = init_oauth(app, broker)
     app.register_blueprint(api_bp)
+    app.register_blueprint(audit_bp)
     for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
         csrf.exempt(app.view_functions[name])
     csrf.exempt(api_bp)
+    csrf.exempt(audit_bp)
     init_wallet(app, broker, oauth)
     _register_health(app, broker)
     _register_errors(app)

@@ -171,8 +171,30 @@ def serve(bind: str | None, workers: int | None) -> None:
     run(bind or settings.bind, workers or settings.workers)
 
 
+@click.group("ledger")
+def ledger_group() -> None:
+    """The ledger's Merkle tree."""
+
+
+@ledger_group.command("sequence")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def ledger_sequence(as_json: bool) -> None:
+    """Integrate waiting entries into the tree and sign a head (the servers do this too)."""
+    from broker.sequencer import sequence_once
+
+    head = sequence_once(_broker())
+    if head is None:
+        raise click.ClickException("another sequencer holds the lock; try again")
+    _emit(head.as_json(), as_json)
+
+
 def register_commands(app: Flask) -> None:
-    for command in (db_group, demo_group, service_group, citizen_group, consents_group, serve):
+    from broker.audit_cli import audit_group
+    from broker.receipt_cli import receipt_group
+
+    for command in (db_group, demo_group, service_group, citizen_group, consents_group, serve,
+                    ledger_group, audit_group, receipt_group):
         app.cli.add_command(command)
 
 

@@ -45,7 +45,15 @@ def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
         # (~/.gunicorn/gunicorn.ctl) that every instance on the host would share and steal
         # from each other; the broker is managed through its process manager, not that.
         "control_socket_disable": True,
+        # Each worker runs a ledger sequencer thread (broker/sequencer.py).
+        "post_worker_init": start_sequencer,
     }
+
+
+def start_sequencer(worker: Any) -> None:
+    from broker.sequencer import start_in_worker
+
+    start_in_worker(worker)
 
 
 def run(bind: str, workers: int) -> None:

@@ -160,6 +160,7 @@ class LedgerEntry(Base):
     event: Mapped[str] = mapped_column(String(32))
     consent_id: Mapped[str | None] = mapped_column(String(40), index=True)
     service_client_id: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     entry: Mapped[str] = mapped_column(Text)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -186,3 +187,38 @@ class Receipt(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ledger_index: Mapped[int] = mapped_column(BigIntegerId)
     jws: Mapped[str] = mapped_column(Text)
+
+
+class LedgerNode(Base):
+    """The hash of one perfect subtree of the ledger's Merkle tree (RFC 9162 §2.1.1).
+
+    Key ``(level, index)`` covers leaves ``[index * 2**level, (index + 1) * 2**level)``; such
+    a node never changes once complete, so appends only insert, and proofs read O(log n) rows.
+    """
+
+    __tablename__ = "ledger_nodes"
+
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerTree(Base):
+    """A single row: how many entries the sequencer has integrated into ``ledger_nodes``."""
+
+    __tablename__ = "ledger_tree"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(BigIntegerId)
+
+
+class TreeHead(Base):
+    """A signed tree head (DESIGN.md, "The ledger"): the root of the first ``tree_size`` leaves."""
+
+    __tablename__ = "tree_heads"
+
+    tree_size: Mapped[int] = mapped_column(BigIntegerId, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    timestamp: Mapped[int] = mapped_column(BigIntegerId)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))

@@ -93,3 +93,30 @@ def read_grant(connection: Any, dialect: Dialect, token: str, now: datetime) -> 
         state = ConsentState(consent_id, consent_client, status, consent_expires, scope,
                              subject_id, pairwise, pseudonym, purpose)
     return Grant(client_id, consent_id, state, sealed)
+
+
+_READ_SCOPED = Prepared(
+    select(Token.client_id, Token.scope, Token.access_expires_at, Token.revoked_at).where(
+        Token.access_token_hash == bindparam("digest")
+    )
+)
+
+
+class ScopeMissing(Exception):
+    """The token is valid but lacks the scope the endpoint needs."""
+
+
+def read_scoped_token(connection: Any, dialect: Dialect, token: str, scope: str,
+                      now: datetime) -> str:
+    """Return the client id of a live token carrying ``scope`` (such as ``audit:read``)."""
+    row = _READ_SCOPED.one_or_none(connection, dialect, digest=token_hash(token))
+    if row is None:
+        raise TokenRefused("The access token is not known.")
+    client_id, scopes, expires_at, revoked_at = row
+    if revoked_at is not None:
+        raise TokenRefused("The access token was revoked.")
+    if expires_at <= now:
+        raise TokenRefused("The access token has expired.")
+    if scope not in (scopes or "").split():
+        raise ScopeMissing(scope)
+    return str(client_id)

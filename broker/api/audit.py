@@ -1,0 +1,232 @@
+"""The auditor's API under ``/api/v1/audit`` (DESIGN.md, "The ledger").
+
+The tree head and its checkpoint are public; proofs, entries and histories need a token with
+the scope ``audit:read`` (client credentials). Every refusal is RFC 9457 problem+json.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+from sqlalchemy import select
+
+from broker.api.tokens import ScopeMissing, TokenRefused, bearer_from, read_scoped_token
+from broker.checkpoint import checkpoint_note
+from broker.problems import insufficient_scope, invalid_token, missing_token, problem
+from broker.sequencer import current_head
+from consent import transparency
+from consent.models import LedgerEntry
+from consent.types import utcnow
+
+bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
+AUDIT_SCOPE = "audit:read"
+ENTRY_PAGE = 1000
+MAX_INDEX = 2**62
+
+
+def _broker() -> Any:
+    return current_app.extensions["serdika"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def auditor_only(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        broker = _broker()
+        try:
+            token = bearer_from(request)
+            read_scoped_token(broker.db.raw, broker.db.dialect, token, AUDIT_SCOPE, utcnow())
+        except TokenRefused as refused:
+            return missing_token() if refused.missing else invalid_token(refused.detail)
+        except ScopeMissing:
+            return insufficient_scope(f"This needs a token with the scope '{AUDIT_SCOPE}'.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+class BadArgument(ValueError):
+    pass
+
+
+def _int_arg(name: str, *, default: int | None = None, minimum: int = 0) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise BadArgument(f"'{name}' is required.")
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        raise BadArgument(f"'{name}' must be a non-negative integer.")
+    value = int(raw)
+    if value < minimum or value > MAX_INDEX:
+        raise BadArgument(f"'{name}' must be at least {minimum}.")
+    return value
+
+
+def _time_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadArgument(f"'{name}' must be an ISO 8601 time such as 2026-11-26T10:00:00Z.") \
+            from exc
+    if value.tzinfo is None:
+        raise BadArgument(f"'{name}' must carry a time zone (such as Z).")
+    return value
+
+
+def _bad(error: BadArgument) -> Response:
+    return problem(400, "Bad argument", str(error), code="invalid_request")
+
+
+@bp.errorhandler(BadArgument)
+def bad_argument(error: BadArgument) -> Response:
+    return _bad(error)
+
+
+@bp.get("/tree-head")
+def tree_head() -> Response:
+    head = current_head(_broker())
+    if head is None:
+        return problem(503, "No tree head yet", "The ledger has no signed head yet.",
+                       headers={"Retry-After": "2"})
+    response = _json(head.as_json())
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/checkpoint")
+def checkpoint() -> Response:
+    broker = _broker()
+    head = current_head(broker)
+    if head is None:
+        return problem(503, "No tree head yet", "The ledger has no signed head yet.",
+                       headers={"Retry-After": "2"})
+    note = checkpoint_note(broker.settings.issuer, broker.keys.signing_key, head)
+    response = Response(note, mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _integrated_size(session: Any) -> int:
+    return transparency.tree_size(session)
+
+
+@bp.get("/proofs/inclusion")
+@auditor_only
+def inclusion() -> Response:
+    index = _int_arg("index")
+    size = _int_arg("tree_size", minimum=1)
+    with _broker().db.sessions() as session:
+        available = _integrated_size(session)
+        if size > available:
+            raise BadArgument(f"'tree_size' {size} is beyond the tree ({available} entries).")
+        if index >= size:
+            raise BadArgument(f"'index' must be smaller than 'tree_size' ({size}).")
+        path = transparency.inclusion_proof(session, index, size)
+    return _json({"leaf_index": index, "tree_size": size, "audit_path": [_b64(h) for h in path]})
+
+
+@bp.get("/proofs/consistency")
+@auditor_only
+def consistency() -> Response:
+    first = _int_arg("first", minimum=1)
+    second = _int_arg("second", minimum=1)
+    with _broker().db.sessions() as session:
+        available = _integrated_size(session)
+        if second > available:
+            raise BadArgument(f"'second' {second} is beyond the tree ({available} entries).")
+        if first > second:
+            raise BadArgument("'first' must not be greater than 'second'.")
+        path = transparency.consistency_proof(session, first, second)
+    return _json({"first": first, "second": second,
+                  "consistency_path": [_b64(h) for h in path]})
+
+
+@bp.get("/entries")
+@auditor_only
+def entries() -> Response:
+    start = _int_arg("start", default=0)
+    end = _int_arg("end", default=MAX_INDEX)
+    if end < start:
+        raise BadArgument("'end' must not be smaller than 'start'.")
+    filters = []
+    if service := request.args.get("service"):
+        filters.append(LedgerEntry.service_client_id == service[:64])
+    if purpose := request.args.get("purpose"):
+        filters.append(LedgerEntry.purpose == purpose[:64])
+    if event := request.args.get("event"):
+        filters.append(LedgerEntry.event == event[:32])
+    if since := _time_arg("since"):
+        filters.append(LedgerEntry.recorded_at >= since)
+    if until := _time_arg("until"):
+        filters.append(LedgerEntry.recorded_at < until)
+    broker = _broker()
+
+    def lines() -> Iterator[str]:
+        position = start
+        with broker.db.sessions() as session:
+            while position < end:
+                page = session.execute(
+                    select(LedgerEntry.index, LedgerEntry.entry)
+                    .where(LedgerEntry.index >= position, LedgerEntry.index < end, *filters)
+                    .order_by(LedgerEntry.index)
+                    .limit(ENTRY_PAGE)
+                ).all()
+                for index, entry in page:
+                    # The stored text is the entry's RFC 8785 form: sent as is, not re-encoded.
+                    yield f'{{"type":"entry","index":{index},"entry":{entry}}}\n'
+                if len(page) < ENTRY_PAGE:
+                    return
+                position = page[-1][0] + 1
+                session.commit()
+
+    return Response(stream_with_context(lines()), mimetype="application/jsonl")
+
+
+@bp.get("/consents/<consent_id>")
+@auditor_only
+def consent_history(consent_id: str) -> Response:
+    if not (0 < len(consent_id) <= 40 and consent_id.isascii() and consent_id.isprintable()):
+        return problem(404, "No such consent", code="not_found")
+    broker = _broker()
+    head = current_head(broker)
+    with broker.db.sessions() as session:
+        rows = session.execute(
+            select(LedgerEntry.index, LedgerEntry.entry, LedgerEntry.leaf_hash)
+            .where(LedgerEntry.consent_id == consent_id)
+            .order_by(LedgerEntry.index)
+        ).all()
+        if not rows:
+            return problem(404, "No such consent", "The ledger holds no entry of this consent.",
+                           code="not_found")
+        size = head.tree_size if head else 0
+        history = []
+        for index, entry, leaf in rows:
+            item: dict[str, Any] = {"index": index, "entry": json.loads(entry),
+                                    "leaf_hash": _b64(leaf)}
+            if index < size:
+                item["inclusion_proof"] = {
+                    "leaf_index": index, "tree_size": size,
+                    "audit_path": [_b64(h) for h in
+                                   transparency.inclusion_proof(session, index, size)],
+                }
+            history.append(item)
+    return _json({"consent_id": consent_id,
+                  "tree_head": head.as_json() if head else None,
+                  "entries": history})
