@@ -143,6 +143,31 @@ def citizen_add(username: str, national_id: str, password_stdin: bool, locale: s
         _emit({"username": subject.username, "id": subject.id}, as_json)
 
 
+@citizen_group.command("erase")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def citizen_erase(username: str, yes: bool, as_json: bool) -> None:
+    """Erase USERNAME: withdraw every consent and destroy the keys that link the ledger."""
+    from sqlalchemy import select
+
+    from consent.erasure import erase_subject
+    from consent.models import Subject
+
+    broker = _broker()
+    if not yes:
+        click.confirm(f"Erase the wallet of {username!r}? This cannot be undone", abort=True)
+    with broker.db.sessions() as session, broker.db.writing(session):
+        subject = session.scalar(
+            select(Subject).where(Subject.username == username, Subject.erased_at.is_(None))
+        )
+        if subject is None:
+            raise click.ClickException(f"no citizen {username!r}")
+        withdrawn = erase_subject(session, broker.domain, subject, now=utcnow())
+    _emit({"erased": username, "consents_withdrawn": withdrawn}, as_json)
+
+
 @click.group("consents")
 def consents_group() -> None:
     """Consent housekeeping."""
