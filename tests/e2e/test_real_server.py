@@ -115,3 +115,35 @@ def test_deny_returns_access_denied(real_server: RealServer) -> None:
     assert "error=access_denied" in location
     assert f"state={service.state}" in location
     assert "code=" not in location
+
+
+def test_workers_sign_tree_heads_on_their_own(real_server: RealServer) -> None:
+    """The sequencer threads integrate new entries and sign a head within a few seconds,
+    without anyone asking for the tree head."""
+    import time
+
+    from sqlalchemy import create_engine, func, select
+
+    from broker.config import normalise_database_url
+    from consent.models import LedgerEntry, TreeHead
+
+    base = real_server.base_url
+    service = Service(base, real_server.demo["services"][1])
+    browser = Browser(base, real_server.demo["citizens"][1])
+    code = service.code_from(browser.consent(service.authorization_url(
+        person_details(purpose="public_transport_card"))))
+    service.fetch_token(code)
+    engine = create_engine(normalise_database_url(real_server.database_url))
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with engine.connect() as connection:
+                entries = connection.execute(select(func.count()).select_from(LedgerEntry)
+                                             ).scalar_one()
+                signed = connection.execute(select(func.max(TreeHead.tree_size))).scalar()
+            if signed is not None and signed >= entries > 0:
+                break
+            assert time.monotonic() < deadline, f"no head covers {entries} entries: {signed}"
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
