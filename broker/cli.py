@@ -79,6 +79,30 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
         click.echo(f"  {service['client_id']} / {service['client_secret']}")
 
 
+@demo_group.command("load")
+@click.option("--entries", type=click.IntRange(min=0), required=True,
+              help="How many synthetic data:read entries to append.")
+@click.option("--batch", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Entries per write transaction.")
+@click.option("--no-sequence", is_flag=True, help="Append only; leave integration to the "
+              "servers' sequencers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@with_appcontext
+def demo_load(entries: int, batch: int, no_sequence: bool, as_json: bool) -> None:
+    """Fill the ledger with ENTRIES synthetic data reads, then sequence them (benchmarks)."""
+    from broker.demo_load import load
+
+    result = load(_broker(), entries, batch=batch, sequence=not no_sequence,
+                  progress=lambda line: click.echo(line, err=True))
+    total = result.append_seconds + result.sequence_seconds
+    _emit({"entries": result.entries, "first_index": result.first_index,
+           "append_seconds": round(result.append_seconds, 3),
+           "append_per_second": round(entries / result.append_seconds) if entries else 0,
+           "sequence_seconds": round(result.sequence_seconds, 3),
+           "entries_per_second": round(entries / total) if entries and total else 0,
+           "tree_size": result.head.tree_size if result.head else None}, as_json)
+
+
 @click.group("service")
 def service_group() -> None:
     """OAuth clients: municipal services, approved companies, auditors."""
@@ -231,3 +255,20 @@ def _create_app() -> Flask:
 
 main = FlaskGroup(name="serdika", create_app=_create_app, add_version_option=False,
                   load_dotenv=False, help="Serdika, the consent broker of the city.")
+
+
+def _add_offline_groups() -> None:
+    """Put the groups with offline commands on ``serdika`` itself.
+
+    A FlaskGroup builds the app (keys, database) to find the app's own commands; an auditor's
+    or a citizen's ``verify`` must run where there is neither, so these groups are found
+    without it. Their commands that need the broker still get it through ``with_appcontext``.
+    """
+    from broker.audit_cli import audit_group
+    from broker.receipt_cli import receipt_group
+
+    main.add_command(audit_group)
+    main.add_command(receipt_group)
+
+
+_add_offline_groups()

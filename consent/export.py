@@ -66,14 +66,14 @@ def _unb64(value: object) -> bytes | None:
 
 # --- public keys ------------------------------------------------------------------------------
 
+
 class KeyFormatError(ValueError):
     """A JWK or JWKS that holds no usable Ed25519 public key."""
 
 
 def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
     """Read an Ed25519 ``OKP`` JWK (RFC 8037)."""
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"),
-                                                                                 str):
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
         raise KeyFormatError("not an Ed25519 public JWK (kty OKP, crv Ed25519)")
     try:
         raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
@@ -99,8 +99,7 @@ def keys_from_document(document: object) -> dict[str | None, Ed25519PublicKey]:
     return keys
 
 
-def pick_key(keys: Mapping[str | None, Ed25519PublicKey], key_id: str
-             ) -> Ed25519PublicKey | None:
+def pick_key(keys: Mapping[str | None, Ed25519PublicKey], key_id: str) -> Ed25519PublicKey | None:
     """The key named ``key_id``, else one without a name, else the only key there is."""
     if key_id in keys:
         return keys[key_id]
@@ -110,6 +109,7 @@ def pick_key(keys: Mapping[str | None, Ed25519PublicKey], key_id: str
 
 
 # --- exporting --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ExportFilter:
@@ -122,9 +122,11 @@ class ExportFilter:
         return self.since is not None or self.until is not None or self.service is not None
 
     def as_json(self) -> dict[str, Any]:
-        return {"since": self.since.isoformat() if self.since else None,
-                "until": self.until.isoformat() if self.until else None,
-                "service": self.service}
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "service": self.service,
+        }
 
     def conditions(self) -> list[Any]:
         conditions: list[Any] = []
@@ -151,8 +153,13 @@ class ExportRow:
 _NODE0 = and_(LedgerNode.level == 0, LedgerNode.index == LedgerEntry.index)
 
 
-def iter_rows(sessions: SessionFactory, size: int, filters: ExportFilter = ExportFilter(),
-              *, page_size: int | None = None) -> Iterator[ExportRow]:
+def iter_rows(
+    sessions: SessionFactory,
+    size: int,
+    filters: ExportFilter = ExportFilter(),
+    *,
+    page_size: int | None = None,
+) -> Iterator[ExportRow]:
     """Yield the entries ``[0, size)`` that pass ``filters``, a page per short transaction.
 
     A filtered export also gets each entry's inclusion proof in the tree of ``size``.
@@ -164,8 +171,9 @@ def iter_rows(sessions: SessionFactory, size: int, filters: ExportFilter = Expor
             page = session.execute(
                 select(LedgerEntry.index, LedgerEntry.entry, LedgerNode.hash)
                 .outerjoin(LedgerNode, _NODE0)
-                .where(LedgerEntry.index >= position, LedgerEntry.index < size,
-                       *filters.conditions())
+                .where(
+                    LedgerEntry.index >= position, LedgerEntry.index < size, *filters.conditions()
+                )
                 .order_by(LedgerEntry.index)
                 .limit(page_size)
             ).all()
@@ -203,8 +211,11 @@ class JsonlWriter:
         if row.leaf is not None:
             parts.append(f',"leaf_hash":"{b64(row.leaf)}"')
         if row.proof is not None:
-            proof = {"leaf_index": row.index, "tree_size": row.proof_size,
-                     "audit_path": [b64(h) for h in row.proof]}
+            proof = {
+                "leaf_index": row.index,
+                "tree_size": row.proof_size,
+                "audit_path": [b64(h) for h in row.proof],
+            }
             parts.append(f',"inclusion_proof":{_compact(proof)}')
         parts.append(f',"entry":{row.text}}}\n')
         self.out.write("".join(parts))
@@ -229,8 +240,17 @@ def _field_names(entry: Mapping[str, Any]) -> list[str]:
     return [str(name) for name in names] if isinstance(names, list) else []
 
 
-CSV_COLUMNS = ("index", "event", "time", "service", "consent", "purpose", "subject", "fields",
-               "entry")
+CSV_COLUMNS = (
+    "index",
+    "event",
+    "time",
+    "service",
+    "consent",
+    "purpose",
+    "subject",
+    "fields",
+    "entry",
+)
 
 
 class CsvWriter:
@@ -243,11 +263,19 @@ class CsvWriter:
 
     def write(self, row: ExportRow) -> None:
         entry = _parse(row.text)
-        self.csv.writerow([
-            row.index, entry.get("event", ""), entry.get("time", ""), entry.get("service", ""),
-            entry.get("consent", ""), entry.get("purpose", ""), entry.get("subject", ""),
-            ";".join(_field_names(entry)), row.text,
-        ])
+        self.csv.writerow(
+            [
+                row.index,
+                entry.get("event", ""),
+                entry.get("time", ""),
+                entry.get("service", ""),
+                entry.get("consent", ""),
+                entry.get("purpose", ""),
+                entry.get("subject", ""),
+                ";".join(_field_names(entry)),
+                row.text,
+            ]
+        )
 
     def finish(self, head: Mapping[str, Any], filters: ExportFilter) -> None:
         pass
@@ -326,13 +354,20 @@ class JsonLdWriter:
 
 
 WRITERS: dict[str, Callable[[IO[str]], Writer]] = {
-    "jsonl": JsonlWriter, "csv": CsvWriter, "jsonld": JsonLdWriter,
+    "jsonl": JsonlWriter,
+    "csv": CsvWriter,
+    "jsonld": JsonLdWriter,
 }
 
 
-def export_ledger(sessions: SessionFactory, head: SignedTreeHead, jwk: Mapping[str, Any],
-                  writer: Writer, filters: ExportFilter = ExportFilter(),
-                  progress: Callable[[int], None] | None = None) -> int:
+def export_ledger(
+    sessions: SessionFactory,
+    head: SignedTreeHead,
+    jwk: Mapping[str, Any],
+    writer: Writer,
+    filters: ExportFilter = ExportFilter(),
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write the entries ``[0, head.tree_size)`` passing ``filters``, then the head; return
     how many entries were written. ``progress`` gets each written entry's index."""
     writer.begin()
@@ -347,6 +382,7 @@ def export_ledger(sessions: SessionFactory, head: SignedTreeHead, jwk: Mapping[s
 
 
 # --- verification -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -389,10 +425,12 @@ class Report:
 
     def details(self) -> list[str]:
         first = self.first_bad_entry
-        main = next((p for p in self.problems if p.entry == first), self.problems[0]) \
-            if self.problems else None
-        lines = [f"  also: {problem.message}" for problem in self.problems
-                 if problem is not main]
+        main = (
+            next((p for p in self.problems if p.entry == first), self.problems[0])
+            if self.problems
+            else None
+        )
+        lines = [f"  also: {problem.message}" for problem in self.problems if problem is not main]
         if self.more_problems:
             lines.append(f"  ... and {self.more_problems} more problems")
         return lines + [f"  note: {note}" for note in self.notes]
@@ -432,8 +470,9 @@ def load_head(data: object) -> SignedTreeHead:
     """Read a tree head in its contract form (as ``GET /api/v1/audit/tree-head`` returns)."""
     head = _load_head(data)
     if head is None:
-        raise ValueError("not a signed tree head (tree_size, root_hash, timestamp, key_id, "
-                         "signature)")
+        raise ValueError(
+            "not a signed tree head (tree_size, root_hash, timestamp, key_id, signature)"
+        )
     return head
 
 
@@ -450,9 +489,12 @@ class _Prefix:
             self.actual, self.claimed = actual.root(), claimed.root()
 
 
-def verify_export(lines: Iterable[bytes | str], *,
-                  public_keys: Mapping[str | None, Ed25519PublicKey] | None = None,
-                  previous: SignedTreeHead | None = None) -> Report:
+def verify_export(
+    lines: Iterable[bytes | str],
+    *,
+    public_keys: Mapping[str | None, Ed25519PublicKey] | None = None,
+    previous: SignedTreeHead | None = None,
+) -> Report:
     """Check a JSON Lines export offline: entries, order, root, signature, consistency.
 
     A complete export must hold entries 0 .. tree_size-1 in order; a filtered one (its head
@@ -475,8 +517,10 @@ def verify_export(lines: Iterable[bytes | str], *,
         except ValueError:
             line = None
         if head_line is not None:
-            report.fail(f"line {number} follows the tree head: something was appended",
-                        line.get("index") if isinstance(line, dict) else None)
+            report.fail(
+                f"line {number} follows the tree head: something was appended",
+                line.get("index") if isinstance(line, dict) else None,
+            )
             continue
         if not isinstance(line, dict):
             report.fail(f"line {number} is not a JSON object (after entry {last})", last + 1)
@@ -486,25 +530,34 @@ def verify_export(lines: Iterable[bytes | str], *,
             head_line = line
             continue
         index, entry = line.get("index"), line.get("entry")
-        if line.get("type") != "entry" or not isinstance(index, int) \
-                or isinstance(index, bool) or not isinstance(entry, dict):
+        if (
+            line.get("type") != "entry"
+            or not isinstance(index, int)
+            or isinstance(index, bool)
+            or not isinstance(entry, dict)
+        ):
             report.fail(f"line {number} is neither an entry nor the tree head", last + 1)
             gap = gap or Problem("the export cannot be read past that line", last + 1)
             continue
         report.entries += 1
         if index <= last and disorder is None:
-            disorder = Problem(f"entry {index} is out of order (it follows entry {last})",
-                               index)
+            disorder = Problem(f"entry {index} is out of order (it follows entry {last})", index)
         if index != expected and gap is None:
-            gap = (Problem(f"entry {expected} is missing (entry {index} follows entry "
-                           f"{expected - 1})", expected) if index > expected else
-                   Problem(f"entry {index} is repeated or out of order (it follows entry "
-                           f"{expected - 1})", index))
+            gap = (
+                Problem(
+                    f"entry {expected} is missing (entry {index} follows entry {expected - 1})",
+                    expected,
+                )
+                if index > expected
+                else Problem(
+                    f"entry {index} is repeated or out of order (it follows entry {expected - 1})",
+                    index,
+                )
+            )
         expected, last = index + 1, index
         leaf = merkle.leaf_hash(rfc8785.dumps(entry))
         if entry.get("index") != index:
-            report.fail(f"entry {index} was moved: its own index says {entry.get('index')}",
-                        index)
+            report.fail(f"entry {index} was moved: its own index says {entry.get('index')}", index)
         claimed_leaf = _unb64(line.get("leaf_hash"))
         if claimed_leaf is None or len(claimed_leaf) != merkle.HASH_SIZE:
             claimed_complete = False
@@ -515,8 +568,11 @@ def verify_export(lines: Iterable[bytes | str], *,
         if isinstance(proof, dict):
             path = [_unb64(h) for h in proof.get("audit_path") or []]
             size = proof.get("tree_size")
-            root = (root_from_inclusion(leaf, index, size, [h for h in path if h is not None])
-                    if isinstance(size, int) and None not in path else None)
+            root = (
+                root_from_inclusion(leaf, index, size, [h for h in path if h is not None])
+                if isinstance(size, int) and None not in path
+                else None
+            )
             if len(proof_roots) < 10 * MAX_PROBLEMS:
                 proof_roots.setdefault((size if isinstance(size, int) else -1, root), index)
         elif unproven is None:
@@ -528,8 +584,10 @@ def verify_export(lines: Iterable[bytes | str], *,
                 prefix.take(actual, claimed)
 
     if head_line is None:
-        report.fail(f"the export has no tree head: it is incomplete (interrupted or cut short "
-                    f"after entry {last})")
+        report.fail(
+            f"the export has no tree head: it is incomplete (interrupted or cut short "
+            f"after entry {last})"
+        )
         return report
     head_data = head_line.get("tree_head")
     head = _load_head(head_data)
@@ -549,47 +607,77 @@ def verify_export(lines: Iterable[bytes | str], *,
             report.fail(disorder.message, disorder.entry)
         if unproven is not None:
             report.fail(f"entry {unproven} carries no inclusion proof", unproven)
-        bad = [first for (size, root), first in proof_roots.items()
-               if size != head.tree_size or root != head.root_hash]
+        bad = [
+            first
+            for (size, root), first in proof_roots.items()
+            if size != head.tree_size or root != head.root_hash
+        ]
         if bad:
-            report.fail(f"entry {min(bad)} is not in the signed tree: its inclusion proof "
-                        "fails", min(bad))
-        report.notes.append("a filtered export: each entry is proven in the signed tree, but "
-                            "entries the filters left out cannot be checked")
+            report.fail(
+                f"entry {min(bad)} is not in the signed tree: its inclusion proof fails", min(bad)
+            )
+        report.notes.append(
+            "a filtered export: each entry is proven in the signed tree, but "
+            "entries the filters left out cannot be checked"
+        )
         if previous is not None:
-            report.fail("a filtered export cannot be checked against --previous-head; "
-                        "export without filters")
+            report.fail(
+                "a filtered export cannot be checked against --previous-head; "
+                "export without filters"
+            )
         return report
     if gap is not None:
         report.fail(gap.message, gap.entry)
         return report
 
     if actual.size < head.tree_size:
-        report.fail(f"entry {actual.size} is missing: the head covers {head.tree_size} entries, "
-                    f"the export holds {actual.size}", actual.size)
+        report.fail(
+            f"entry {actual.size} is missing: the head covers {head.tree_size} entries, "
+            f"the export holds {actual.size}",
+            actual.size,
+        )
     elif actual.size > head.tree_size:
-        report.fail(f"entry {head.tree_size} is not covered by the tree head (it covers "
-                    f"{head.tree_size} entries): entries were added", head.tree_size)
+        report.fail(
+            f"entry {head.tree_size} is not covered by the tree head (it covers "
+            f"{head.tree_size} entries): entries were added",
+            head.tree_size,
+        )
     elif actual.root() != head.root_hash:
-        if first_leaf_mismatch is not None and claimed_complete \
-                and claimed.root() == head.root_hash:
-            report.fail(f"entry {first_leaf_mismatch} was changed: it does not hash to the "
-                        "signed tree's leaf", first_leaf_mismatch)
+        if (
+            first_leaf_mismatch is not None
+            and claimed_complete
+            and claimed.root() == head.root_hash
+        ):
+            report.fail(
+                f"entry {first_leaf_mismatch} was changed: it does not hash to the "
+                "signed tree's leaf",
+                first_leaf_mismatch,
+            )
         else:
-            report.fail("the entries do not hash to the signed root: an entry was changed "
-                        "(the export carries no authentic leaf hashes to name it)")
+            report.fail(
+                "the entries do not hash to the signed root: an entry was changed "
+                "(the export carries no authentic leaf hashes to name it)"
+            )
     elif first_leaf_mismatch is not None:
-        report.fail(f"entry {first_leaf_mismatch}'s leaf_hash does not match the entry",
-                    first_leaf_mismatch)
+        report.fail(
+            f"entry {first_leaf_mismatch}'s leaf_hash does not match the entry", first_leaf_mismatch
+        )
 
     if previous is not None and prefix is not None:
-        _check_previous(report, previous, prefix, head, keys or {},
-                        first_leaf_mismatch if claimed_complete else None)
+        _check_previous(
+            report,
+            previous,
+            prefix,
+            head,
+            keys or {},
+            first_leaf_mismatch if claimed_complete else None,
+        )
     return report
 
 
-def _file_keys(report: Report, head: SignedTreeHead, head_data: object
-               ) -> dict[str | None, Ed25519PublicKey]:
+def _file_keys(
+    report: Report, head: SignedTreeHead, head_data: object
+) -> dict[str | None, Ed25519PublicKey]:
     """The key the export carries with its head (it proves nothing until compared with the
     broker's published JWKS: a forger would ship a key of their own)."""
     jwk = head_data.get("jwk") if isinstance(head_data, Mapping) else None
@@ -604,37 +692,57 @@ def _file_keys(report: Report, head: SignedTreeHead, head_data: object
     if jwk.get("kid") not in (None, head.key_id):
         report.fail(f"the export's key {jwk.get('kid')!r} is not the head's key {head.key_id!r}")
         return {}
-    report.notes.append(f"the signature was checked with the key the export carries (kid "
-                        f"{head.key_id}): compare it with the broker's JWKS, or pass "
-                        "--public-key")
+    report.notes.append(
+        f"the signature was checked with the key the export carries (kid "
+        f"{head.key_id}): compare it with the broker's JWKS, or pass "
+        "--public-key"
+    )
     return {head.key_id: key}
 
 
-def _check_previous(report: Report, previous: SignedTreeHead, prefix: _Prefix,
-                    head: SignedTreeHead, keys: Mapping[str | None, Ed25519PublicKey],
-                    first_leaf_mismatch: int | None) -> None:
+def _check_previous(
+    report: Report,
+    previous: SignedTreeHead,
+    prefix: _Prefix,
+    head: SignedTreeHead,
+    keys: Mapping[str | None, Ed25519PublicKey],
+    first_leaf_mismatch: int | None,
+) -> None:
     key = keys.get(previous.key_id)
     if key is not None:
         if not previous.verify(key):
             report.fail("the previous head's signature does not verify")
     else:
-        report.notes.append(f"the previous head is signed by key {previous.key_id}, which is "
-                            "not among the keys given: its signature was not checked")
+        report.notes.append(
+            f"the previous head is signed by key {previous.key_id}, which is "
+            "not among the keys given: its signature was not checked"
+        )
     if previous.tree_size > head.tree_size or prefix.actual is None:
-        report.fail(f"not consistent with the previous head: it covers {previous.tree_size} "
-                    f"entries, the export only {report.entries}: entries were removed",
-                    report.entries)
+        report.fail(
+            f"not consistent with the previous head: it covers {previous.tree_size} "
+            f"entries, the export only {report.entries}: entries were removed",
+            report.entries,
+        )
     elif prefix.actual != previous.root_hash:
-        if (first_leaf_mismatch is not None and first_leaf_mismatch < previous.tree_size
-                and prefix.claimed == previous.root_hash):
-            report.fail(f"not consistent with the previous head: entry {first_leaf_mismatch} "
-                        "differs from the log it signed", first_leaf_mismatch)
+        if (
+            first_leaf_mismatch is not None
+            and first_leaf_mismatch < previous.tree_size
+            and prefix.claimed == previous.root_hash
+        ):
+            report.fail(
+                f"not consistent with the previous head: entry {first_leaf_mismatch} "
+                "differs from the log it signed",
+                first_leaf_mismatch,
+            )
         else:
-            report.fail(f"not consistent with the previous head: the first "
-                        f"{previous.tree_size} entries do not hash to its root")
+            report.fail(
+                f"not consistent with the previous head: the first "
+                f"{previous.tree_size} entries do not hash to its root"
+            )
 
 
 # --- the live store ---------------------------------------------------------------------------
+
 
 def _heads(sessions: SessionFactory, extra: SignedTreeHead | None) -> Iterator[SignedTreeHead]:
     """Every stored signed head by size (paged), with ``extra`` merged in."""
@@ -642,10 +750,16 @@ def _heads(sessions: SessionFactory, extra: SignedTreeHead | None) -> Iterator[S
     pending = extra
     while True:
         with sessions() as session:
-            rows = session.scalars(select(TreeHead).where(TreeHead.tree_size > position)
-                                   .order_by(TreeHead.tree_size).limit(PAGE_SIZE)).all()
-            page = [SignedTreeHead(r.tree_size, r.root_hash, r.timestamp, r.key_id, r.signature)
-                    for r in rows]
+            rows = session.scalars(
+                select(TreeHead)
+                .where(TreeHead.tree_size > position)
+                .order_by(TreeHead.tree_size)
+                .limit(PAGE_SIZE)
+            ).all()
+            page = [
+                SignedTreeHead(r.tree_size, r.root_hash, r.timestamp, r.key_id, r.signature)
+                for r in rows
+            ]
         for head in page:
             if pending is not None and pending.tree_size <= head.tree_size:
                 yield pending
@@ -658,8 +772,12 @@ def _heads(sessions: SessionFactory, extra: SignedTreeHead | None) -> Iterator[S
         yield pending
 
 
-def verify_store(sessions: SessionFactory, keys: Mapping[str | None, Ed25519PublicKey], *,
-                 previous: SignedTreeHead | None = None) -> Report:
+def verify_store(
+    sessions: SessionFactory,
+    keys: Mapping[str | None, Ed25519PublicKey],
+    *,
+    previous: SignedTreeHead | None = None,
+) -> Report:
     """Check the stored ledger: every entry against its stored and integrated leaf, the gapless
     order, the stored tree's root, and every signed head (``previous`` too) as a prefix."""
     report = Report()
@@ -678,12 +796,17 @@ def verify_store(sessions: SessionFactory, keys: Mapping[str | None, Ed25519Publ
         nonlocal next_head, latest
         while next_head is not None and next_head.tree_size == compact.size:
             head = next_head
-            label = "the previous head" if head is previous else f"the signed head of size " \
-                                                                 f"{head.tree_size}"
+            label = (
+                "the previous head"
+                if head is previous
+                else f"the signed head of size {head.tree_size}"
+            )
             key = keys.get(head.key_id) or keys.get(None)
             if key is None:
-                report.notes.append(f"{label} is signed by key {head.key_id}, which is not "
-                                    "among the keys given: its signature was not checked")
+                report.notes.append(
+                    f"{label} is signed by key {head.key_id}, which is not "
+                    "among the keys given: its signature was not checked"
+                )
             elif not head.verify(key):
                 report.fail(f"{label}'s signature does not verify")
             if compact.root() != head.root_hash:
@@ -699,8 +822,7 @@ def verify_store(sessions: SessionFactory, keys: Mapping[str | None, Ed25519Publ
     while position < size:
         with sessions() as session:
             page = session.execute(
-                select(LedgerEntry.index, LedgerEntry.entry, LedgerEntry.leaf_hash,
-                       LedgerNode.hash)
+                select(LedgerEntry.index, LedgerEntry.entry, LedgerEntry.leaf_hash, LedgerNode.hash)
                 .outerjoin(LedgerNode, _NODE0)
                 .where(LedgerEntry.index >= position, LedgerEntry.index < size)
                 .order_by(LedgerEntry.index)
@@ -708,8 +830,11 @@ def verify_store(sessions: SessionFactory, keys: Mapping[str | None, Ed25519Publ
             ).all()
         for index, text, stored_leaf, tree_leaf in page:
             if index != compact.size and not broken:
-                report.fail(f"entry {compact.size} is missing (entry {index} follows entry "
-                            f"{compact.size - 1})", compact.size)
+                report.fail(
+                    f"entry {compact.size} is missing (entry {index} follows entry "
+                    f"{compact.size - 1})",
+                    compact.size,
+                )
                 broken = True
             report.entries += 1
             data = text.encode()
@@ -721,17 +846,23 @@ def verify_store(sessions: SessionFactory, keys: Mapping[str | None, Ed25519Publ
                 if rfc8785.dumps(entry) != data:
                     report.fail(f"entry {index} is not in its canonical (RFC 8785) form", index)
                 if entry.get("index") != index:
-                    report.fail(f"entry {index} was moved: its own index says "
-                                f"{entry.get('index')}", index)
+                    report.fail(
+                        f"entry {index} was moved: its own index says {entry.get('index')}", index
+                    )
             if leaf != stored_leaf:
-                report.fail(f"entry {index} was changed: its text does not hash to its stored "
-                            "leaf hash", index)
+                report.fail(
+                    f"entry {index} was changed: its text does not hash to its stored leaf hash",
+                    index,
+                )
             if index < integrated:
                 if tree_leaf is None:
                     report.fail(f"the tree lacks the leaf of entry {index}", index)
                 elif leaf != tree_leaf:
-                    report.fail(f"entry {index} was changed after it entered the tree: it does "
-                                "not hash to the tree's leaf", index)
+                    report.fail(
+                        f"entry {index} was changed after it entered the tree: it does "
+                        "not hash to the tree's leaf",
+                        index,
+                    )
             if not broken:
                 compact.append(leaf)
                 if index < integrated:
@@ -748,20 +879,27 @@ def verify_store(sessions: SessionFactory, keys: Mapping[str | None, Ed25519Publ
         position = int(page[-1][0]) + 1
 
     if not broken and compact.size < size:
-        report.fail(f"entry {compact.size} is missing: the ledger holds {size} entries",
-                    compact.size)
+        report.fail(
+            f"entry {compact.size} is missing: the ledger holds {size} entries", compact.size
+        )
     with sessions() as session:
         extra = session.execute(
             select(func.min(LedgerEntry.index)).where(
                 (LedgerEntry.index < 0)
-                | (LedgerEntry.index >= select(LedgerHead.size).where(LedgerHead.id == 1)
-                   .scalar_subquery()))
+                | (
+                    LedgerEntry.index
+                    >= select(LedgerHead.size).where(LedgerHead.id == 1).scalar_subquery()
+                )
+            )
         ).scalar_one_or_none()
     if extra is not None:
         report.fail(f"entry {extra} is beyond the ledger's size: a row was inserted", extra)
     if not broken and next_head is not None:
-        report.fail(f"a signed head covers {next_head.tree_size} entries, more than the "
-                    f"{compact.size} stored: entries were removed", compact.size)
+        report.fail(
+            f"a signed head covers {next_head.tree_size} entries, more than the "
+            f"{compact.size} stored: entries were removed",
+            compact.size,
+        )
     if latest is not None:
         report.tree_size, report.root = latest.tree_size, latest.root_hash
     else:
@@ -771,8 +909,9 @@ def verify_store(sessions: SessionFactory, keys: Mapping[str | None, Ed25519Publ
     return report
 
 
-def _check_stored_root(sessions: SessionFactory, report: Report,
-                       compact: merkle.CompactRange, integrated: int) -> None:
+def _check_stored_root(
+    sessions: SessionFactory, report: Report, compact: merkle.CompactRange, integrated: int
+) -> None:
     with sessions() as session:
         try:
             stored = merkle.root_hash(SessionNodeReader(session), integrated)
@@ -780,23 +919,28 @@ def _check_stored_root(sessions: SessionFactory, report: Report,
             report.fail(f"the stored tree is incomplete: {exc}")
             return
     if stored != compact.root():
-        report.fail(f"the stored tree's nodes do not hash to the root of the first {integrated} "
-                    "entries")
+        report.fail(
+            f"the stored tree's nodes do not hash to the root of the first {integrated} entries"
+        )
 
 
-def _check_nodes(sessions: SessionFactory, report: Report,
-                 computed: Mapping[merkle.NodeKey, bytes]) -> None:
+def _check_nodes(
+    sessions: SessionFactory, report: Report, computed: Mapping[merkle.NodeKey, bytes]
+) -> None:
     """Compare the inner nodes the tree's leaves complete with the stored ones (proofs use
     them); the first entry under a wrong node is named."""
     keys = sorted(computed, key=lambda key: (key[1] << key[0], key[0]))
     with sessions() as session:
         reader = SessionNodeReader(session)
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             stored = reader.get_nodes(chunk)
             for level, index in chunk:
                 if stored.get((level, index)) != computed[(level, index)]:
                     first = index << level
-                    report.fail(f"the stored tree node ({level}, {index}) does not hash from "
-                                f"entries {first} .. {first + (1 << level) - 1}", first)
+                    report.fail(
+                        f"the stored tree node ({level}, {index}) does not hash from "
+                        f"entries {first} .. {first + (1 << level) - 1}",
+                        first,
+                    )
                     return

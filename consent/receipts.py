@@ -6,13 +6,22 @@ ISO/IEC TS 27560; the signature is Ed25519 (JWS ``EdDSA``) with the broker's pub
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from consent.transparency import SignedTreeHead
 
 RECEIPT_TYPE = "consent-receipt+jwt"
 JURISDICTION = "BG"
@@ -85,3 +94,201 @@ def receipt_claims(
         "withdrawal": f"{issuer}/wallet/consents/{consent_id}",
         "ledger_index": ledger_index,
     }
+
+
+# --- receipt bundles: the receipt, its ledger entry, an inclusion proof and a signed head ----
+
+BUNDLE_KEYS = ("receipt", "ledger_index", "entry", "inclusion_proof", "tree_head", "jwk")
+EVENT_OF_KIND = {"grant": "consent:granted", "revocation": "consent:revoked"}
+
+
+def build_bundle(
+    *,
+    jws: str,
+    ledger_index: int,
+    entry: Mapping[str, Any],
+    audit_path: Sequence[bytes],
+    tree_head: Mapping[str, Any],
+    jwk: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Assemble what a citizen downloads: everything :func:`verify_bundle` needs, offline.
+
+    ``tree_head`` is the contract form of the signed head (``SignedTreeHead.as_json()``) the
+    ``audit_path`` was computed against; ``jwk`` the broker's public key that signed both.
+    """
+    return {
+        "receipt": jws,
+        "ledger_index": ledger_index,
+        "entry": dict(entry),
+        "inclusion_proof": {
+            "leaf_index": ledger_index,
+            "tree_size": int(tree_head["tree_size"]),
+            "audit_path": [base64.b64encode(node).decode() for node in audit_path],
+        },
+        "tree_head": dict(tree_head),
+        "jwk": dict(jwk),
+    }
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
+    """Read an Ed25519 public JWK (or the first Ed25519 key of a JWKS); ``ValueError`` if not."""
+    if isinstance(jwk, Mapping) and isinstance(jwk.get("keys"), list):
+        keys = [
+            key for key in jwk["keys"] if isinstance(key, Mapping) and key.get("crv") == "Ed25519"
+        ]
+        if not keys:
+            raise ValueError("the key set holds no Ed25519 key")
+        jwk = keys[0]
+    try:
+        key = jwt.PyJWK(dict(jwk), algorithm="EdDSA").key
+    except (jwt.PyJWTError, TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"not an Ed25519 public JWK ({exc})") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public JWK")
+    return key
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def verify_bundle(bundle: Any, public_key: Ed25519PublicKey | None = None) -> list[str]:
+    """Check a receipt bundle offline; return what is wrong (an empty list: it is valid).
+
+    Checks the receipt's EdDSA signature, that it names the bundled ledger entry (index,
+    consent, event), that the entry's leaf hash is included under the signed tree head (RFC
+    9162 §2.1.3.2), and the head's signature. Without ``public_key`` the bundle's own JWK is
+    used: that proves integrity, and the key id must then be compared with the broker's
+    published JWKS to prove origin.
+    """
+    from consent import merkle
+    from consent.transparency import SignedTreeHead
+
+    if not isinstance(bundle, Mapping):
+        return ["the file is not a receipt bundle (expected a JSON object)"]
+    missing = [key for key in BUNDLE_KEYS if key not in bundle]
+    if missing:
+        return [f"the bundle lacks {', '.join(missing)}"]
+    errors: list[str] = []
+
+    key = public_key
+    if key is None:
+        try:
+            key = public_key_from_jwk(bundle["jwk"])
+        except ValueError as exc:
+            return [f"the bundle's public key is unusable: {exc}"]
+
+    claims: dict[str, Any] | None = None
+    try:
+        header = jwt.get_unverified_header(str(bundle["receipt"]))
+        claims = jwt.decode(
+            str(bundle["receipt"]),
+            key,
+            algorithms=["EdDSA"],
+            options={"verify_aud": False, "require": ["iss", "iat", "jti", "ledger_index"]},
+        )
+        if header.get("typ") != RECEIPT_TYPE:
+            errors.append(f"the receipt's type is {header.get('typ')!r}, not {RECEIPT_TYPE!r}")
+    except jwt.InvalidSignatureError:
+        errors.append("the receipt's signature is invalid: it was changed or signed by another key")
+    except jwt.PyJWTError as exc:
+        errors.append(f"the receipt is not a valid signed JWS: {exc}")
+
+    entry = bundle["entry"]
+    index = bundle["ledger_index"]
+    if not isinstance(entry, Mapping):
+        return [*errors, "the bundle's ledger entry is not a JSON object"]
+    if not _is_index(index):
+        return [*errors, "the bundle's ledger_index is not a non-negative integer"]
+    if entry.get("index") != index:
+        errors.append(
+            f"the ledger entry is entry {entry.get('index')!r}, not the bundle's "
+            f"ledger_index {index}"
+        )
+    if claims is not None:
+        if claims.get("ledger_index") != index:
+            errors.append(
+                f"the receipt names ledger entry {claims.get('ledger_index')!r}, "
+                f"the bundle entry {index}"
+            )
+        if claims.get("consent_id") != entry.get("consent"):
+            errors.append(
+                f"the receipt is for consent {claims.get('consent_id')!r}, the "
+                f"ledger entry for {entry.get('consent')!r}"
+            )
+        expected = EVENT_OF_KIND.get(str(claims.get("receipt_kind")))
+        if expected is not None and entry.get("event") != expected:
+            errors.append(
+                f"a {claims.get('receipt_kind')} receipt needs a {expected!r} "
+                f"entry, the bundle's is {entry.get('event')!r}"
+            )
+
+    try:
+        head = SignedTreeHead.from_json(bundle["tree_head"])
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return [*errors, "the tree head is malformed"]
+    if not head.verify(key):
+        errors.append(
+            f"the tree head's signature (size {head.tree_size}) is invalid: it was "
+            "changed or signed by another key"
+        )
+
+    proof = bundle["inclusion_proof"]
+    try:
+        leaf_index = proof["leaf_index"]
+        size = proof["tree_size"]
+        path = [base64.b64decode(node, validate=True) for node in proof["audit_path"]]
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return [*errors, "the inclusion proof is malformed"]
+    if leaf_index != index or size != head.tree_size:
+        errors.append(
+            f"the inclusion proof is for entry {leaf_index!r} in a tree of "
+            f"{size!r}, not entry {index} under the head of size {head.tree_size}"
+        )
+    else:
+        try:
+            leaf = merkle.leaf_hash(rfc8785.dumps(dict(entry)))
+        except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+            return [*errors, f"the ledger entry cannot be canonicalised: {exc}"]
+        if not merkle.verify_inclusion(leaf, index, size, path, head.root_hash):
+            errors.append(
+                f"ledger entry {index} is not included under the signed tree head "
+                f"of size {size}: the entry or the proof was changed"
+            )
+    return errors
+
+
+class ReceiptNotCovered(Exception):
+    """The signed head does not reach the receipt's ledger entry yet (sequence, then retry)."""
+
+
+def bundle_for(
+    session: Session,
+    *,
+    jws: str,
+    ledger_index: int,
+    head: SignedTreeHead,
+    jwk: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Build the bundle of a stored receipt against ``head``, reading the entry and the proof.
+
+    Use a session that began after ``head`` was committed, so it sees the head's tree nodes.
+    """
+    from consent.models import LedgerEntry
+    from consent.transparency import inclusion_proof
+
+    if head.tree_size <= ledger_index:
+        raise ReceiptNotCovered(
+            f"the tree head of size {head.tree_size} does not cover ledger entry {ledger_index}"
+        )
+    stored = session.get(LedgerEntry, ledger_index)
+    if stored is None:
+        raise LookupError(f"ledger entry {ledger_index} is missing")
+    return build_bundle(
+        jws=jws,
+        ledger_index=ledger_index,
+        entry=json.loads(stored.entry),
+        audit_path=inclusion_proof(session, ledger_index, head.tree_size),
+        tree_head=head.as_json(),
+        jwk=jwk,
+    )

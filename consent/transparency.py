@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Table, insert, select, tuple_, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from consent import merkle
@@ -45,9 +45,19 @@ class SessionNodeReader:
         found = {key: self.pending[key] for key in keys if key in self.pending}
         if wanted:
             self.reads += len(wanted)
+            by_level: dict[int, list[int]] = {}
+            for level, index in wanted:
+                by_level.setdefault(level, []).append(index)
+            # One "level = ? AND index IN (...)" per level: each term is a primary-key range
+            # lookup. (A row-value IN over (level, index) made SQLite scan the whole table.)
             rows = self.session.execute(
                 select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(
-                    tuple_(LedgerNode.level, LedgerNode.index).in_(wanted)
+                    or_(
+                        *(
+                            and_(LedgerNode.level == level, LedgerNode.index.in_(indexes))
+                            for level, indexes in by_level.items()
+                        )
+                    )
                 )
             )
             found.update({(level, index): digest for level, index, digest in rows})
@@ -146,9 +156,7 @@ def latest_head(session: Session) -> SignedTreeHead | None:
     row = session.scalars(select(TreeHead).order_by(TreeHead.tree_size.desc()).limit(1)).first()
     if row is None:
         return None
-    return SignedTreeHead(
-        row.tree_size, row.root_hash, row.timestamp, row.key_id, row.signature
-    )
+    return SignedTreeHead(row.tree_size, row.root_hash, row.timestamp, row.key_id, row.signature)
 
 
 def publish_head(session: Session, signer: ReceiptSigner, *, now: datetime) -> SignedTreeHead:

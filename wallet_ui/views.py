@@ -322,6 +322,14 @@ def revoke(consent_id: str) -> Response | str:
 
 @bp.get("/wallet/consents/<consent_id>/receipts/<receipt_id>")
 def receipt(consent_id: str, receipt_id: str) -> Response:
+    """Download the receipt bundle: the JWS, its ledger entry, an inclusion proof, a signed
+    head and the public key, for ``serdika receipt verify`` offline."""
+    import json
+    import time
+
+    from broker.sequencer import current_head
+    from consent.receipts import ReceiptNotCovered, bundle_for
+
     subject = _signed_in()
     if subject is None:
         return _require_sign_in()
@@ -329,9 +337,29 @@ def receipt(consent_id: str, receipt_id: str) -> Response:
     row = _db().session.get(Receipt, receipt_id) if found and _is_reference(receipt_id) else None
     if row is None or row.consent_id != consent_id:
         return error_page(404, _("There is no such receipt in your wallet."))
-    response = Response(row.jws, mimetype="application/jose")
+    broker = _broker()
+    bundle = None
+    for attempt in range(8):  # another node may hold the sequencer lock for a moment
+        head = current_head(broker)
+        if head is not None:
+            # A fresh session: it must see the nodes of the head just committed.
+            with broker.db.sessions() as session:
+                try:
+                    bundle = bundle_for(session, jws=row.jws, ledger_index=row.ledger_index,
+                                        head=head, jwk=broker.keys.public_jwk())
+                    break
+                except ReceiptNotCovered:
+                    pass
+        time.sleep(0.05 * (attempt + 1))
+    if bundle is None:
+        unavailable = error_page(503)
+        unavailable.headers["Retry-After"] = "2"
+        return unavailable
+    response = Response(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n",
+                        mimetype="application/json")
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="serdika-receipt-{row.kind}-{row.id}.jws"')
+        f'attachment; filename="serdika-receipt-{row.kind}-{row.id}.json"')
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -260,9 +260,9 @@ def test_consent_page_and_receipt(en_client, broker, citizen):
     link = re.search(rf'href="(/wallet/consents/{consent_id}/receipts/[^"]+)"', html)
     assert link
     receipt = en_client.get(link.group(1))
-    assert receipt.status_code == 200 and receipt.mimetype == "application/jose"
+    assert receipt.status_code == 200 and receipt.mimetype == "application/json"
     assert "attachment" in receipt.headers["Content-Disposition"]
-    claims = jwt.decode(receipt.get_data(as_text=True), broker.keys.signing_key.public_key(),
+    claims = jwt.decode(receipt.get_json()["receipt"], broker.keys.signing_key.public_key(),
                         algorithms=["EdDSA"])
     assert claims["consent_id"] == consent_id and claims["receipt_kind"] == "grant"
 
