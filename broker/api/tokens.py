@@ -19,7 +19,7 @@ from sqlalchemy.engine import Dialect
 from broker.oauth.models import Token
 from broker.prepared import Prepared
 from consent.crypto import token_hash
-from consent.decisions import ConsentState
+from consent.decisions import STATE_COLUMNS, ConsentState
 from consent.models import Consent, Service, Subject
 
 # RFC 6750 §2.1 b64token; anything else cannot be one of our tokens (and may not even encode).
@@ -31,15 +31,8 @@ _READ_GRANT = Prepared(
         Token.access_expires_at,
         Token.revoked_at,
         Token.consent_id,
-        Service.client_id,
-        Consent.status,
-        Consent.expires_at,
-        Consent.scope,
-        Consent.subject_id,
-        Consent.subject_pairwise,
-        Consent.subject_pseudonym,
-        Consent.purpose_code,
         Subject.national_id_ciphertext,
+        *STATE_COLUMNS,
     )
     .select_from(Token)
     .outerjoin(Consent, Consent.id == Token.consent_id)
@@ -82,16 +75,14 @@ def read_grant(connection: Any, dialect: Dialect, token: str, now: datetime) -> 
     row = _READ_GRANT.one_or_none(connection, dialect, digest=token_hash(token))
     if row is None:
         raise TokenRefused("The access token is not known.")
-    (client_id, expires_at, revoked_at, consent_id, consent_client, status, consent_expires,
-     scope, subject_id, pairwise, pseudonym, purpose, sealed) = row
+    client_id, expires_at, revoked_at, consent_id, sealed = row[:5]
+    state_values = row[5:]
     if revoked_at is not None:
         raise TokenRefused("The access token was revoked.")
     if expires_at <= now:
         raise TokenRefused("The access token has expired.")
-    state = None
-    if consent_id is not None and status is not None:
-        state = ConsentState(consent_id, consent_client, status, consent_expires, scope,
-                             subject_id, pairwise, pseudonym, purpose)
+    # The consent's columns are NULL when the token has none or its row is gone.
+    state = ConsentState(*state_values) if state_values[0] is not None else None
     return Grant(client_id, consent_id, state, sealed)
 
 
