@@ -118,3 +118,12 @@ class Flow:
         response = self.redeem(self.code(**kwargs))
         assert response.status_code == 200, response.get_data(as_text=True)
         return response.get_json()
+
+
+def revoke_in_wallet(client: FlaskClient, consent_id: str) -> None:
+    """Withdraw a consent as the signed-in citizen would: the consent page, then its form."""
+    page = client.get(f"/wallet/consents/{consent_id}")
+    assert page.status_code == 200
+    response = client.post(f"/wallet/consents/{consent_id}/revoke",
+                           data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert response.status_code == 302

@@ -13,7 +13,7 @@ from broker.oauth.models import Token
 from consent.crypto import token_hash
 from consent.models import Consent, LedgerEntry
 from consent.types import utcnow
-from tests.flows import Flow, csrf_token, person_details
+from tests.flows import Flow, person_details, revoke_in_wallet
 
 PERSON = "/api/v1/data/civil_registry/person"
 HOUSEHOLD = "/api/v1/data/civil_registry/household"
@@ -63,14 +63,6 @@ def _all_strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for item in value for s in _all_strings(item)]
     return [str(value)]
-
-
-def _wallet_revoke(client: Any, consent_id: str) -> None:
-    page = client.get(f"/wallet/consents/{consent_id}")
-    assert page.status_code == 200
-    response = client.post(f"/wallet/consents/{consent_id}/revoke",
-                           data={"csrf_token": csrf_token(page.get_data(as_text=True))})
-    assert response.status_code == 302
 
 
 def _expire(broker: Any, consent_id: str) -> None:
@@ -231,7 +223,7 @@ def test_a_token_is_only_valid_for_its_own_consent_and_client(client, demo, brok
 def test_revoked_consent_is_401_invalid_token(client, demo, broker):
     tokens = _flow(client, demo).tokens()
     assert client.get(PERSON, headers=_bearer(tokens["access_token"])).status_code == 200
-    _wallet_revoke(client, tokens["consent_id"])
+    revoke_in_wallet(client, tokens["consent_id"])
     response = client.get(PERSON, headers=_bearer(tokens["access_token"]))
     _problem(response, 401, "invalid_token")
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
@@ -336,7 +328,7 @@ def test_every_read_is_in_the_ledger_without_values(client, demo, broker):
 
 def test_reads_after_revocation_are_recorded_as_refused(client, demo, broker):
     tokens = _flow(client, demo).tokens()
-    _wallet_revoke(client, tokens["consent_id"])
+    revoke_in_wallet(client, tokens["consent_id"])
     before = len(_reads(broker, tokens["consent_id"]))
     assert client.get(PERSON, headers=_bearer(tokens["access_token"])).status_code == 401
     reads = _reads(broker, tokens["consent_id"])

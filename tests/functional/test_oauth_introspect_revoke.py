@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from consent.models import Consent
 from consent.types import utcnow
-from tests.flows import Flow, basic, csrf_token
+from tests.flows import Flow, basic, revoke_in_wallet
 
 PERSON = "/api/v1/data/civil_registry/person"
 
@@ -40,14 +40,6 @@ def _inactive(response: Any) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     assert response.get_json() == {"active": False}
-
-
-def _wallet_revoke(client: Any, consent_id: str) -> None:
-    page = client.get(f"/wallet/consents/{consent_id}")
-    assert page.status_code == 200
-    response = client.post(f"/wallet/consents/{consent_id}/revoke",
-                           data={"csrf_token": csrf_token(page.get_data(as_text=True))})
-    assert response.status_code == 302
 
 
 # --- introspection ----------------------------------------------------------------------------
@@ -107,7 +99,7 @@ def test_inactive_after_wallet_revocation(client, demo):
     flow = _flow(client, demo)
     tokens = flow.tokens()
     assert introspect(client, flow.service, tokens["access_token"]).get_json()["active"]
-    _wallet_revoke(client, tokens["consent_id"])
+    revoke_in_wallet(client, tokens["consent_id"])
     _inactive(introspect(client, flow.service, tokens["access_token"]))
     _inactive(introspect(client, flow.service, tokens["refresh_token"]))
 

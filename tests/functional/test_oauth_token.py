@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from broker.oauth.models import AuthorizationCode, Token
 from consent.crypto import token_hash
 from consent.types import utcnow
-from tests.flows import REDIRECT_URI, Flow, basic, csrf_token, pkce_pair
+from tests.flows import REDIRECT_URI, Flow, basic, pkce_pair, revoke_in_wallet
 
 PERSON = "/api/v1/data/civil_registry/person"
 
@@ -43,14 +43,6 @@ def _oauth_error(response: Any, status: int, error: str) -> dict[str, Any]:
 def _refresh(client: Any, service: dict[str, Any], refresh_token: str) -> Any:
     return client.post("/oauth2/token", headers=_auth(service),
                        data={"grant_type": "refresh_token", "refresh_token": refresh_token})
-
-
-def _wallet_revoke(client: Any, consent_id: str) -> None:
-    page = client.get(f"/wallet/consents/{consent_id}")
-    assert page.status_code == 200
-    response = client.post(f"/wallet/consents/{consent_id}/revoke",
-                           data={"csrf_token": csrf_token(page.get_data(as_text=True))})
-    assert response.status_code == 302
 
 
 # --- a good exchange --------------------------------------------------------------------------
@@ -266,7 +258,7 @@ def test_code_after_consent_revoked_is_invalid_grant(client, demo):
         with broker.db.sessions() as session:
             consent_id = session.scalar(select(AuthorizationCode.consent_id).where(
                 AuthorizationCode.code_hash == token_hash(code)))
-    _wallet_revoke(client, consent_id)
+    revoke_in_wallet(client, consent_id)
     _oauth_error(flow.redeem(code), 400, "invalid_grant")
 
 
@@ -331,7 +323,7 @@ def test_refresh_reuse_revokes_the_family(client, demo):
 def test_refresh_after_consent_revoked_is_invalid_grant(client, demo):
     flow = _flow(client, demo)
     tokens = flow.tokens()
-    _wallet_revoke(client, tokens["consent_id"])
+    revoke_in_wallet(client, tokens["consent_id"])
     _oauth_error(_refresh(client, flow.service, tokens["refresh_token"]), 400, "invalid_grant")
 
 
