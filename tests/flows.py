@@ -127,3 +127,23 @@ def revoke_in_wallet(client: FlaskClient, consent_id: str) -> None:
     response = client.post(f"/wallet/consents/{consent_id}/revoke",
                            data={"csrf_token": csrf_token(page.get_data(as_text=True))})
     assert response.status_code == 302
+
+
+CITIZEN_PASSWORD = "a long enough password"
+
+
+def create_citizen(broker: Any, prefix: str = "c_") -> dict[str, Any]:
+    """A fresh citizen with a valid random ЕГН, so no test shares lock-outs or consents."""
+    from datetime import date, timedelta
+
+    from consent import egn
+    from consent.accounts import create_subject
+
+    born = date(1960, 1, 1) + timedelta(days=secrets.randbelow(20000))
+    national_id = egn.make(born, secrets.randbelow(1000))
+    with broker.db.sessions() as session, broker.db.writing(session):
+        subject = create_subject(session, broker.keys.keyring,
+                                 username=prefix + secrets.token_hex(5),
+                                 password=CITIZEN_PASSWORD, national_id=national_id)
+    return {"username": subject.username, "password": CITIZEN_PASSWORD, "id": subject.id,
+            "national_id": national_id}

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
-from datetime import date
 
 import rfc8785
 from sqlalchemy import select
 
-from consent import egn, merkle
-from consent.accounts import create_subject
+from consent import merkle
 from consent.models import Consent, LedgerEntry, Subject
-from tests.flows import Flow
-
-
-def _new_citizen(broker) -> dict[str, str]:
-    username = "erase-" + secrets.token_hex(4)
-    password = secrets.token_urlsafe(12)
-    national_id = egn.make(date(1990, 1, 1 + secrets.randbelow(27)), secrets.randbelow(1000))
-    with broker.db.sessions() as session:
-        create_subject(session, broker.keys.keyring, username=username, password=password,
-                       national_id=national_id)
-        session.commit()
-    return {"username": username, "password": password, "national_id": national_id}
+from tests.flows import Flow, create_citizen
 
 
 def test_erasure_unlinks_the_person_and_keeps_every_proof(app, client, demo, broker):
-    citizen = _new_citizen(broker)
+    citizen = create_citizen(broker, "erase-")
     tokens = Flow(client, demo["services"][0], citizen).tokens()
     with broker.db.sessions() as session:
         subject = session.scalar(select(Subject).where(Subject.username == citizen["username"]))

@@ -17,7 +17,6 @@ import re
 import secrets
 import subprocess
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.keys import public_jwk
 from broker.receipt_cli import receipt_group
-from consent import egn
-from consent.accounts import create_subject
 from consent.receipts import RECEIPT_TYPE, ReceiptSigner, verify_bundle
 from consent.transparency import SignedTreeHead, sign_head
 from consent.types import utcnow
 from tests.e2e.harness import serdika_command
-from tests.flows import Flow, csrf_token
+from tests.flows import CITIZEN_PASSWORD, Flow, create_citizen, csrf_token
 
-PASSWORD = "a long enough password"
+PASSWORD = CITIZEN_PASSWORD
 LINK = r'href="(/wallet/consents/{consent}/receipts/(rct_[^"]+))"'
 
 
@@ -50,12 +47,8 @@ def wallet(client: Any) -> Any:
 
 @pytest.fixture
 def citizen(broker: Any, demo: Any) -> dict[str, Any]:
-    born = date(1960, 1, 1) + timedelta(days=secrets.randbelow(20000))
-    with broker.db.sessions() as session, broker.db.writing(session):
-        subject = create_subject(session, broker.keys.keyring,
-                                 username="r_" + secrets.token_hex(5), password=PASSWORD,
-                                 national_id=egn.make(born, secrets.randbelow(1000)))
-    return {"username": subject.username, "password": PASSWORD, "id": subject.id}
+    """A fresh citizen, so lock-outs and consents of one test touch no other."""
+    return create_citizen(broker, "r_")
 
 
 def _links(wallet: Any, consent_id: str) -> tuple[str, list[str]]:

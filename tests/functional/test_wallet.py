@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 import pytest
 from sqlalchemy import func, select
 
-from consent import egn
-from consent.accounts import create_subject
 from consent.lifecycle import record_decision
 from consent.models import Consent, ConsentStatus, Receipt, Service, Subject
 from consent.requests import AccessRequest, ScopeItem
-from tests.flows import Flow, csrf_token
+from tests.flows import CITIZEN_PASSWORD, Flow, create_citizen, csrf_token
 from wallet_ui.auth import _failure_keys
 from wallet_ui.models import SignInFailure
 
-PASSWORD = "a long enough password"
+PASSWORD = CITIZEN_PASSWORD
 REQUEST = AccessRequest("kindergarten_enrolment", "P90D", (
     ScopeItem("civil_registry", "person", ("given_name", "family_name")),))
 
@@ -28,12 +26,7 @@ REQUEST = AccessRequest("kindergarten_enrolment", "P90D", (
 @pytest.fixture
 def citizen(broker: Any, demo: Any) -> dict[str, Any]:
     """A fresh citizen, so lock-outs and consents of one test touch no other."""
-    born = date(1960, 1, 1) + timedelta(days=secrets.randbelow(20000))
-    with broker.db.sessions() as session, broker.db.writing(session):
-        subject = create_subject(session, broker.keys.keyring,
-                                 username="w_" + secrets.token_hex(5), password=PASSWORD,
-                                 national_id=egn.make(born, secrets.randbelow(1000)))
-    return {"username": subject.username, "password": PASSWORD, "id": subject.id}
+    return create_citizen(broker, "w_")
 
 
 @pytest.fixture
