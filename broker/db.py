@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, g
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 _immediate: ContextVar[bool] = ContextVar("serdika_sqlite_immediate", default=False)
@@ -147,20 +147,6 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
-            finally:
-                _immediate.reset(token)
-
-    @contextmanager
-    def write_connection(self) -> Iterator[Connection]:
-        """A Core connection in one write transaction, queued like :meth:`writing`.
-
-        For the hot paths, which skip the ORM session entirely.
-        """
-        with self._writers.hold() if self._writers else nullcontext():
-            token = _immediate.set(self._writers is not None)
-            try:
-                with self.engine.begin() as connection:
-                    yield connection
             finally:
                 _immediate.reset(token)
 
