@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -237,9 +238,10 @@ def _effective_status(consent: Consent, now: datetime) -> str:
 
 
 def _days_left(consent: Consent, now: datetime) -> int:
+    """Whole days left, rounded up: a consent of 90 days reads "90 days" the day it is given."""
     if consent.expires_at is None:
         return 0
-    return max(0, (consent.expires_at - now).days)
+    return max(0, math.ceil((consent.expires_at - now).total_seconds() / 86400))
 
 
 def _is_reference(value: str) -> bool:
