@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 
 class BrokerServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    """gunicorn with the project's options, serving the app ``make_app`` builds per worker."""
+
+    def __init__(self, options: dict[str, Any], make_app: Callable[[], Any] | None = None):
         self.options = options
+        self.make_app = make_app
         super().__init__()
 
     def load_config(self) -> None:
         load_options(self.cfg, self.options)
 
     def load(self) -> Any:
+        if self.make_app is not None:
+            return self.make_app()
         from broker import create_app
 
         return create_app()

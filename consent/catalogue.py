@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -128,8 +129,6 @@ def register_service(
 
 
 def _check_redirect_uri(uri: str) -> None:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(uri)
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):

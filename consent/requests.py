@@ -26,7 +26,7 @@ DETAILS_TYPE = "personal_data"
 SUPPORTED_ACTIONS = ("read",)
 MAX_ENTRIES = 10
 MAX_FIELDS = 64
-_NAME = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$")
+_NAME = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}\Z")  # \Z: "$" would admit a final newline
 
 
 class InvalidAuthorizationDetails(ValueError):

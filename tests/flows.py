@@ -147,3 +147,18 @@ def create_citizen(broker: Any, prefix: str = "c_") -> dict[str, Any]:
                                  password=CITIZEN_PASSWORD, national_id=national_id)
     return {"username": subject.username, "password": CITIZEN_PASSWORD, "id": subject.id,
             "national_id": national_id}
+
+
+def expire_consent(broker: Any, consent_id: str, ago: float = 1.0) -> None:
+    """Move a consent's end ``ago`` seconds into the past, as if its term had run out."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from consent.models import Consent
+    from consent.types import utcnow
+
+    with broker.db.sessions() as session:
+        session.execute(update(Consent).where(Consent.id == consent_id)
+                        .values(expires_at=utcnow() - timedelta(seconds=ago)))
+        session.commit()

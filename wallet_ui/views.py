@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -26,10 +28,12 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from broker.oauth.grants import GrantedSubject
+from broker.sequencer import current_head
 from consent.accounts import authenticate
 from consent.catalogue import LEGAL_BASES
 from consent.lifecycle import InvalidTransition, record_decision, revoke_consent
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
+from consent.receipts import ReceiptNotCovered, bundle_for
 from consent.types import utcnow
 from wallet_ui import LANG_COOKIE, LOCALES
 from wallet_ui.auth import (
@@ -134,6 +138,7 @@ def error_page(status: int, message: str | None = None) -> Response:
         405: _("That action is not available here"),
         413: _("What you sent is too large"),
         429: _("Too many attempts"),
+        503: _("Not ready yet"),
         500: _("Something went wrong on our side"),
     }
     title = titles.get(status, titles[400] if status < 500 else titles[500])
@@ -326,12 +331,6 @@ def revoke(consent_id: str) -> Response | str:
 def receipt(consent_id: str, receipt_id: str) -> Response:
     """Download the receipt bundle: the JWS, its ledger entry, an inclusion proof, a signed
     head and the public key, for ``serdika receipt verify`` offline."""
-    import json
-    import time
-
-    from broker.sequencer import current_head
-    from consent.receipts import ReceiptNotCovered, bundle_for
-
     subject = _signed_in()
     if subject is None:
         return _require_sign_in()
@@ -354,7 +353,8 @@ def receipt(consent_id: str, receipt_id: str) -> Response:
                     pass
         time.sleep(0.05 * (attempt + 1))
     if bundle is None:
-        unavailable = error_page(503)
+        unavailable = error_page(503, _("Your receipt is being recorded in the public log. "
+                                         "Please try again in a minute."))
         unavailable.headers["Retry-After"] = "2"
         return unavailable
     response = Response(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n",

@@ -13,13 +13,13 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, func, select
 
 from broker import create_app
 from broker.cli import main
@@ -28,10 +28,9 @@ from consent import egn
 from consent.accounts import authenticate
 from consent.crypto import token_hash
 from consent.models import Consent, ConsentStatus, Purpose, Service, Subject
-from consent.types import utcnow
 from tests.conftest import _postgres_database
 from tests.e2e.harness import serdika_command
-from tests.flows import Flow
+from tests.flows import Flow, expire_consent
 
 KEY_FILES = ("signing_key.pem", "data_keys.json", "secret_key")
 VALID_EGN = egn.make(date(1990, 1, 2), 123)
@@ -240,10 +239,7 @@ def test_consents_expire_reports_how_many(installation: dict[str, Any]) -> None:
         tokens = Flow(client, demo["services"][0], demo["citizens"][2]).tokens()
         consent_id = tokens["consent_id"]
         broker = app.extensions["serdika"]
-        with broker.db.sessions() as session:
-            session.execute(update(Consent).where(Consent.id == consent_id)
-                            .values(expires_at=utcnow() - timedelta(days=1)))
-            session.commit()
+        expire_consent(broker, consent_id, ago=86400)
 
         assert ok_json(invoke(installation["env"], "consents", "expire", "--json")) == \
             {"expired": 1}

@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 
 from broker.oauth.models import Token
 from consent.crypto import token_hash
-from consent.models import Consent, LedgerEntry
+from consent.models import LedgerEntry
 from consent.types import utcnow
-from tests.flows import Flow, person_details, revoke_in_wallet
+from tests.flows import Flow, expire_consent, person_details, revoke_in_wallet
 
 PERSON = "/api/v1/data/civil_registry/person"
 HOUSEHOLD = "/api/v1/data/civil_registry/household"
@@ -63,13 +63,6 @@ def _all_strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for item in value for s in _all_strings(item)]
     return [str(value)]
-
-
-def _expire(broker: Any, consent_id: str) -> None:
-    with broker.db.sessions() as session:
-        session.execute(update(Consent).where(Consent.id == consent_id)
-                        .values(expires_at=utcnow() - timedelta(seconds=1)))
-        session.commit()
 
 
 # --- what is returned -------------------------------------------------------------------------
@@ -234,7 +227,7 @@ def test_revoked_consent_is_401_invalid_token(client, demo, broker):
 
 def test_expired_consent_is_401_invalid_token(client, demo, broker):
     tokens = _flow(client, demo).tokens()
-    _expire(broker, tokens["consent_id"])
+    expire_consent(broker, tokens["consent_id"])
     response = client.get(PERSON, headers=_bearer(tokens["access_token"]))
     _problem(response, 401, "invalid_token")
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 
-from consent.models import Consent
-from consent.types import utcnow
-from tests.flows import Flow, basic, revoke_in_wallet
+from tests.flows import Flow, basic, expire_consent, revoke_in_wallet
 
 PERSON = "/api/v1/data/civil_registry/person"
 
@@ -107,10 +103,7 @@ def test_inactive_after_wallet_revocation(client, demo):
 def test_inactive_after_consent_expiry(client, demo, broker):
     flow = _flow(client, demo)
     tokens = flow.tokens()
-    with broker.db.sessions() as session:
-        session.execute(update(Consent).where(Consent.id == tokens["consent_id"])
-                        .values(expires_at=utcnow() - timedelta(seconds=1)))
-        session.commit()
+    expire_consent(broker, tokens["consent_id"])
     _inactive(introspect(client, flow.service, tokens["access_token"]))
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from broker.oauth.models import AuthorizationCode, Token
 from consent.crypto import token_hash
 from consent.types import utcnow
-from tests.flows import REDIRECT_URI, Flow, basic, pkce_pair, revoke_in_wallet
+from tests.flows import REDIRECT_URI, Flow, basic, expire_consent, pkce_pair, revoke_in_wallet
 
 PERSON = "/api/v1/data/civil_registry/person"
 
@@ -328,14 +328,10 @@ def test_refresh_after_consent_revoked_is_invalid_grant(client, demo):
 
 
 def test_refresh_after_consent_expired_is_invalid_grant(client, demo, broker):
-    from consent.models import Consent
 
     flow = _flow(client, demo)
     tokens = flow.tokens()
-    with broker.db.sessions() as session:
-        session.execute(update(Consent).where(Consent.id == tokens["consent_id"])
-                        .values(expires_at=utcnow() - timedelta(seconds=1)))
-        session.commit()
+    expire_consent(broker, tokens["consent_id"])
     _oauth_error(_refresh(client, flow.service, tokens["refresh_token"]), 400, "invalid_grant")
 
 

@@ -273,3 +273,19 @@ def test_a_bundle_resigned_by_a_forger_passes_only_without_the_brokers_key(bundl
 def test_malformed_bundles_are_refused_not_crashed_on(broken):
     errors = verify_bundle(broken)
     assert errors and all(isinstance(error, str) for error in errors)
+
+
+def test_a_receipt_not_yet_in_the_log_gets_a_clear_page(wallet, demo, citizen, monkeypatch):
+    """When no signed head covers the receipt yet, the citizen is told to retry, in Bulgarian."""
+    import wallet_ui.views
+
+    tokens = Flow(wallet, demo["services"][0], citizen).tokens()
+    _, links = _links(wallet, tokens["consent_id"])
+    monkeypatch.setattr(wallet_ui.views, "current_head", lambda broker: None)
+    monkeypatch.setattr(wallet_ui.views.time, "sleep", lambda seconds: None)
+    response = wallet.get(links[0])
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    page = response.get_data(as_text=True)
+    assert "Разписката Ви се вписва в публичния регистър" in page
+    assert "Още не е готово" in page
