@@ -16,7 +16,8 @@ from broker.config import Settings, load_settings
 from broker.db import Database
 from broker.keys import Keys, load_keys
 from broker.problems import problem
-from connectors.registry import ConnectorRegistry, factory
+from broker.sources import build_connectors
+from connectors.registry import ConnectorRegistry
 from consent.lifecycle import DomainContext
 from consent.receipts import ReceiptSigner
 
@@ -34,16 +35,6 @@ class Broker:
     domain: DomainContext
 
 
-def build_connectors(settings: Settings, db: Database) -> ConnectorRegistry:
-    registry = ConnectorRegistry()
-    url = settings.civil_registry_url
-    if url is None or url == settings.database_url:
-        registry.add("civil_registry", factory("civil_registry")(engine=db.engine))
-    else:
-        registry.add("civil_registry", factory("civil_registry")(url=url))
-    return registry
-
-
 def build_broker(settings: Settings) -> Broker:
     """Build the parts without a Flask app (for the CLI and scripts)."""
     keys = load_keys(settings)
@@ -52,7 +43,7 @@ def build_broker(settings: Settings) -> Broker:
         settings=settings,
         db=db,
         keys=keys,
-        connectors=build_connectors(settings, db),
+        connectors=build_connectors(settings, keys.secret_key, db.engine),
         domain=DomainContext(keys.keyring, ReceiptSigner(keys.signing_key, keys.key_id,
                                                          settings.issuer)),
     )

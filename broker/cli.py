@@ -216,7 +216,18 @@ def serve(bind: str | None, workers: int | None) -> None:
     """Serve the broker and the wallet with gunicorn."""
     from broker.serve import run
 
-    settings = _broker().settings
+    broker = _broker()
+    settings = broker.settings
+    if settings.connectors_file is None and not settings.production:
+        from broker.sources import start_demo_sandbox
+
+        try:
+            sandbox = start_demo_sandbox(settings, broker.keys.secret_key)
+        except OSError as exc:
+            click.echo(f"demo Social Assistance Agency not started ({settings.sandbox_url}): "
+                       f"{exc.strerror}; its reads will answer 503", err=True)
+        else:
+            click.echo(f"demo Social Assistance Agency at {sandbox.url}", err=True)
     run(bind or settings.bind, workers or settings.workers)
 
 
@@ -265,10 +276,12 @@ def _add_offline_groups() -> None:
     without it. Their commands that need the broker still get it through ``with_appcontext``.
     """
     from broker.audit_cli import audit_group
+    from broker.connectors_cli import connectors_group
     from broker.receipt_cli import receipt_group
 
     main.add_command(audit_group)
     main.add_command(receipt_group)
+    main.add_command(connectors_group)
 
 
 _add_offline_groups()

@@ -34,6 +34,10 @@ class Settings:
     access_token_ttl: int = 300
     code_ttl: int = 60
     civil_registry_url: str | None = None
+    # The connectors' TOML file; None: the built-in demo sources (development only).
+    connectors_file: Path | None = None
+    # Where the demo's Social Assistance Agency answers (broker/sandbox.py), in development.
+    sandbox_url: str = "http://127.0.0.1:8001"
     sign_in_max_failures_per_account: int = 5
     sign_in_max_failures_per_address: int = 20
     sign_in_window_seconds: int = 900
@@ -68,6 +72,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         production=production,
         workers=int(env.get("SERDIKA_WORKERS", os.cpu_count() or 1)),
         civil_registry_url=env.get("SERDIKA_CIVIL_REGISTRY_URL"),
+        connectors_file=_connectors_file(env, var_dir),
+        sandbox_url=env.get("SERDIKA_SANDBOX_URL", "http://127.0.0.1:8001").rstrip("/"),
     )
     settings = settings.with_overrides(overrides)
     if settings.civil_registry_url:
@@ -79,4 +85,16 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             raise ConfigError("SERDIKA_ISSUER must be an https:// URL in production")
         if not settings.secret_key:
             raise ConfigError("SERDIKA_SECRET_KEY must be set in production")
+        if settings.connectors_file is None:
+            raise ConfigError("SERDIKA_CONNECTORS_FILE must name the connectors' configuration "
+                              "in production (see docs/connectors.md)")
     return settings
+
+
+def _connectors_file(env: Mapping[str, str], var_dir: Path) -> Path | None:
+    """``SERDIKA_CONNECTORS_FILE``, else ``var/connectors.toml`` when it exists."""
+    named = env.get("SERDIKA_CONNECTORS_FILE")
+    if named:
+        return Path(named).resolve()
+    default = var_dir / "connectors.toml"
+    return default if default.is_file() else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from faker import Faker
@@ -121,6 +121,45 @@ def _people(fake: Faker) -> dict[str, Any]:
     }
 
 
+def demo_people() -> list[dict[str, Any]]:
+    """Every person of the demo households (the citizens and the child), with address."""
+    fake = Faker("bg_BG")
+    fake.seed_instance(2026)
+    return [dict(member, address=address)
+            for _, address, members in _people(fake)["households"] for member in members]
+
+
+def seed_sources(broker: Any, people: dict[str, Any]) -> None:
+    """Fill the demo's data sources for the demo people (what a city's registers would hold).
+
+    Only the sources the broker runs with their demo configuration are filled; a broker
+    configured with real sources (a connectors file) gets nothing written into them.
+    """
+    from broker.sources import CSV_CONNECTOR, csv_directory
+    from connectors import csv_files, local_taxes, meter_readings
+    from connectors.limits import city_zone
+
+    everyone = [dict(member, address=address)
+                for _, address, members in people["households"] for member in members]
+    connectors = broker.connectors
+    if broker.settings.connectors_file is not None:
+        return
+    engine = connectors["civil_registry"].engine
+    civil_registry.create_schema(engine)
+    for household_id, address, members in people["households"]:
+        civil_registry.upsert_household(
+            engine, household_id, address,
+            [dict(member, address=address) for member in members],
+        )
+    local_taxes.create_schema(connectors["local_taxes"].engine)
+    local_taxes.seed_demo(connectors["local_taxes"].engine, everyone)
+    meter_readings.create_schema(connectors["meter_readings"].engine)
+    meter_readings.seed_demo(connectors["meter_readings"].engine, everyone,
+                             today=datetime.now(city_zone()).date())
+    if CSV_CONNECTOR in connectors:
+        csv_files.write_demo_files(csv_directory(broker.settings), everyone)
+
+
 def holds_other_data(session: Session) -> bool:
     """True when the database has citizens or services but not the demo's own."""
     if session.scalar(select(Service.id).where(Service.client_id == SERVICES[0]["client_id"])):
@@ -136,13 +175,7 @@ def seed(session: Session, broker: Any) -> dict[str, Any]:
     fake.seed_instance(2026)
     people = _people(fake)
 
-    engine = broker.connectors["civil_registry"].engine
-    civil_registry.create_schema(engine)
-    for household_id, address, members in people["households"]:
-        civil_registry.upsert_household(
-            engine, household_id, address,
-            [dict(member, address=address) for member in members],
-        )
+    seed_sources(broker, people)
 
     for purpose in PURPOSES:
         if session.get(Purpose, purpose.code) is None:

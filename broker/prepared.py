@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connectors.sql import Prepared
-from consent import ledger
+from consent import ledger, quotas
 
 if TYPE_CHECKING:
     from broker.db import Database
 
-__all__ = ["Prepared", "append_prepared"]
+__all__ = ["Prepared", "append_prepared", "give_back_read", "take_read"]
 
 
 _BUMP_HEAD = Prepared(ledger.BUMP_HEAD)
@@ -32,3 +32,35 @@ def append_prepared(
             connection, db.dialect, **ledger.entry_row(index, event, at=at, **entry)
         )
     return index
+
+
+_TAKE_READ = Prepared(quotas.TAKE)
+_GIVE_BACK_READ = Prepared(quotas.GIVE_BACK)
+_WINDOW_STARTED = Prepared(quotas.WINDOW_STARTED)
+
+
+def take_read(
+    db: Database, consent_id: str, connector: str, resource: str, max_reads: int,
+    period: timedelta, now: datetime,
+) -> int | None:
+    """Count one read against the consent's frequency limit.
+
+    Return None when the read may go ahead, else the seconds until the limit allows one.
+    """
+    key = {"consent_id": consent_id, "connector": connector, "resource": resource}
+    with db.raw_writing() as connection:
+        taken = _TAKE_READ.execute(
+            connection, db.dialect,
+            **quotas.take_parameters(consent_id, connector, resource, max_reads, period, now),
+        )
+        if taken:
+            return None
+        started = _WINDOW_STARTED.scalar(connection, db.dialect, **key)
+    return quotas.seconds_until_next_window(started, period, now)
+
+
+def give_back_read(db: Database, consent_id: str, connector: str, resource: str) -> None:
+    """Return the unit of a read that failed at the source."""
+    with db.raw_writing() as connection:
+        _GIVE_BACK_READ.execute(connection, db.dialect, consent_id=consent_id,
+                                connector=connector, resource=resource)

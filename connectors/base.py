@@ -14,7 +14,8 @@ OAuth tokens, the broker's HTTP requests or the wallet. To write one:
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -37,22 +38,54 @@ class FieldDescription:
     dpv_category: str
     sensitivity: Sensitivity = Sensitivity.PERSONAL
     optional: bool = True
+    #: The value is a list of dated records, each a mapping with ``start`` and ``end`` (ISO 8601
+    #: dates or date-times with an offset; ``end`` exclusive). A consent's date range and
+    #: granularity apply to these records, and the broker checks every one before it leaves.
+    dated: bool = False
 
     def label(self, locale: str) -> str:
         return self.label_bg if locale == "bg" else self.label_en
 
 
+class Granularity(StrEnum):
+    """How fine a time series is, from the finest to the coarsest."""
+
+    HOURLY = "hourly"
+    DAILY = "daily"
+    MONTHLY = "monthly"
+
+    @property
+    def rank(self) -> int:
+        return _GRANULARITY_RANK[self]
+
+    def finer_than(self, other: Granularity) -> bool:
+        return self.rank < other.rank
+
+
+_GRANULARITY_RANK = {Granularity.HOURLY: 0, Granularity.DAILY: 1, Granularity.MONTHLY: 2}
+
+
 @dataclass(frozen=True)
 class ResourceDescription:
-    """A resource a connector serves, such as ``person``, and its fields by name."""
+    """A resource a connector serves, such as ``person``, and its fields by name.
+
+    ``granularities`` is empty for plain records; for a time series it lists the granularities
+    the connector can aggregate to, and its dated fields are returned at the one asked for.
+    """
 
     name: str
     label_bg: str
     label_en: str
     fields: Mapping[str, FieldDescription]
+    granularities: tuple[Granularity, ...] = ()
 
     def label(self, locale: str) -> str:
         return self.label_bg if locale == "bg" else self.label_en
+
+    @property
+    def dated(self) -> bool:
+        """True when a date range applies: some field holds dated records."""
+        return any(field.dated for field in self.fields.values())
 
 
 @dataclass(frozen=True)
@@ -81,11 +114,32 @@ class Health:
     detail: str = ""
 
 
+#: Day and month boundaries of dated records are those of the city's own calendar.
+CITY_TIMEZONE = "Europe/Sofia"
+
+
 @dataclass(frozen=True)
 class Constraints:
-    """Limits from the consent that the connector must respect when it reads."""
+    """Limits from the consent, narrowed by the service's request, for one read.
 
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    Dates are whole days of the city's calendar (:data:`CITY_TIMEZONE`), both inclusive. A
+    connector returns only dated records that lie wholly inside ``[date_from, date_to]``, and a
+    time series at exactly ``granularity``. The broker resolves the bounds before it calls, so
+    for a dated resource ``date_from`` and ``date_to`` are always set; the broker also checks
+    what comes back and refuses the read if a record breaks them.
+    """
+
+    date_from: date | None = None
+    date_to: date | None = None
+    granularity: Granularity | None = None
+
+
+class ConnectorConfigError(ValueError):
+    """A connector's configuration cannot work; ``setting`` names the option to fix."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
 
 
 class ConnectorError(Exception):
@@ -124,6 +178,25 @@ class BadUpstreamData(ConnectorError):
     """The source answered with data of an unexpected shape."""
 
 
+def requested_fields(
+    description: ConnectorDescription, resource: str, fields: Collection[str]
+) -> tuple[ResourceDescription, list[str]]:
+    """Check a read's resource and fields against ``description``; the start of every fetch.
+
+    Returns the resource's description and ``fields`` once each, in the order asked. An
+    unknown resource is :class:`SubjectNotFound`, an unknown field a :class:`ValueError`; the
+    messages name only the resource and field, never the subject.
+    """
+    resource_description = description.resources.get(resource)
+    if resource_description is None:
+        raise SubjectNotFound(f"no resource {resource!r} at {description.name}")
+    wanted = list(dict.fromkeys(fields))
+    for name in wanted:
+        if name not in resource_description.fields:
+            raise ValueError(f"resource {resource!r} has no field {name!r}")
+    return resource_description, wanted
+
+
 @runtime_checkable
 class Connector(Protocol):
     """A data-source adapter.
@@ -146,6 +219,9 @@ class Connector(Protocol):
         constraints: Constraints | None = None,
     ) -> dict[str, Any]:
         """Return ``{field: value}`` for exactly ``fields`` of ``resource`` for ``subject``.
+
+        For a dated resource, ``constraints`` carries the resolved date range (and, for a time
+        series, the granularity): return only records wholly inside it, at that granularity.
 
         Raise :class:`SubjectNotFound`, :class:`SourceUnavailable`, :class:`SourceTimeout` or
         :class:`BadUpstreamData` on failure; never return partial data silently.

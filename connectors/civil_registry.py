@@ -1,13 +1,30 @@
-"""The civil registry: people and households, read from any SQLAlchemy database.
+"""The civil registry: people, households and minor children, read from any SQLAlchemy database.
 
 The registry's own tables are the source of record; the broker only reads them. The demo seed
-creates and fills them (see :func:`create_schema`) in the broker's database by default.
+creates and fills them (see :func:`create_schema` and :func:`seed_demo`) in the broker's
+database by default.
+
+Options (keyword arguments; see docs/connectors.md for the TOML file)::
+
+    url = "postgresql://grao@db.example.bg/registry"   # any SQLAlchemy URL; without it, the
+                                                       # broker's own database (``engine``)
+    people_table = "civil_registry_people"             # the city's own table names
+    households_table = "civil_registry_households"
+    timeout = 5.0      # seconds: to connect, to wait for a pooled connection and, on
+                       # PostgreSQL, per statement
+
+Resources: ``person``; ``household`` (the subject's household, its address and members);
+``children``: the subject's minor children, that is the members of the subject's household
+with the role ``child`` who are under 18 on today's date in Sofia, when the subject's role there
+is ``parent``. A person the registry knows who is not a parent gets an empty list (the registry
+records no minor children of theirs); a person it does not know is :class:`SubjectNotFound`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import date
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -19,48 +36,85 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    create_engine,
     select,
-    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import (
+    ConnectorConfigError,
     ConnectorDescription,
     Constraints,
     FieldDescription,
     Health,
     ResourceDescription,
     Sensitivity,
-    SourceUnavailable,
     SubjectNotFound,
     SubjectRef,
+    requested_fields,
 )
-from connectors.sql import Prepared
+from connectors.limits import city_zone
+from connectors.sql import (
+    DEFAULT_TIMEOUT,
+    Prepared,
+    check_tables,
+    driver_error,
+    source_failure,
+    sql_source_engine,
+    table_name,
+)
 
 DPV = "https://w3id.org/dpv/pd#"
+DEFAULT_PEOPLE_TABLE = "civil_registry_people"
+DEFAULT_HOUSEHOLDS_TABLE = "civil_registry_households"
+ADULT_AGE = 18
 
-metadata = MetaData()
-households = Table(
-    "civil_registry_households",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("address", String(300), nullable=False),
-)
-people = Table(
-    "civil_registry_people",
-    metadata,
-    Column("national_id", String(10), primary_key=True),
-    Column("given_name", String(100), nullable=False),
-    Column("middle_name", String(100)),
-    Column("family_name", String(100), nullable=False),
-    Column("birth_date", Date, nullable=False),
-    Column("gender", String(1), nullable=False),
-    Column("address", String(300), nullable=False),
-    Column("household_id", ForeignKey("civil_registry_households.id"), index=True),
-    Column("household_role", String(16), nullable=False, server_default="member"),
-)
+
+# -- the registry's tables ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryTables:
+    metadata: MetaData
+    households: Table
+    people: Table
+
+
+@lru_cache(maxsize=32)
+def registry_tables(
+    people_table: str = DEFAULT_PEOPLE_TABLE, households_table: str = DEFAULT_HOUSEHOLDS_TABLE
+) -> RegistryTables:
+    """The registry's tables under the given names (one MetaData per pair of names)."""
+    metadata = MetaData()
+    households = Table(
+        households_table,
+        metadata,
+        Column("id", String(32), primary_key=True),
+        Column("address", String(300), nullable=False),
+    )
+    people = Table(
+        people_table,
+        metadata,
+        Column("national_id", String(10), primary_key=True),
+        Column("given_name", String(100), nullable=False),
+        Column("middle_name", String(100)),
+        Column("family_name", String(100), nullable=False),
+        Column("birth_date", Date, nullable=False),
+        Column("gender", String(1), nullable=False),
+        Column("address", String(300), nullable=False),
+        Column("household_id", ForeignKey(households.c.id), index=True),
+        Column("household_role", String(16), nullable=False, server_default="member"),
+    )
+    return RegistryTables(metadata, households, people)
+
+
+_default_tables = registry_tables()
+metadata = _default_tables.metadata
+households = _default_tables.households
+people = _default_tables.people
+
+
+# -- the description ---------------------------------------------------------------------------
 
 
 def _field(
@@ -69,71 +123,93 @@ def _field(
     return FieldDescription(name, bg, en, DPV + category, sensitivity, optional)
 
 
+def _resource(name: str, bg: str, en: str, *fields: FieldDescription) -> ResourceDescription:
+    return ResourceDescription(name, bg, en, {f.name: f for f in fields})
+
+
 P, S = Sensitivity.PERSONAL, Sensitivity.SPECIAL
 DESCRIPTION = ConnectorDescription(
     name="civil_registry",
     label_bg="Гражданска регистрация (ГРАО)",
     label_en="Civil registry (GRAO)",
     resources={
-        "person": ResourceDescription(
+        "person": _resource(
             "person",
             "Лице",
             "Person",
-            {
-                f.name: f
-                for f in (
-                    _field("given_name", "Собствено име", "Given name", "Name", P, False),
-                    _field("middle_name", "Бащино име", "Middle name", "Name", P),
-                    _field("family_name", "Фамилно име", "Family name", "Name", P, False),
-                    _field("birth_date", "Дата на раждане", "Date of birth", "BirthDate", P),
-                    _field("gender", "Пол", "Sex", "Gender", P),
-                    _field("national_id", "ЕГН", "Personal number (EGN)", "OfficialID", S),
-                    _field("address", "Постоянен адрес", "Permanent address", "PhysicalAddress", P),
-                )
-            },
+            _field("given_name", "Собствено име", "Given name", "Name", P, False),
+            _field("middle_name", "Бащино име", "Middle name", "Name", P),
+            _field("family_name", "Фамилно име", "Family name", "Name", P, False),
+            _field("birth_date", "Дата на раждане", "Date of birth", "BirthDate", P),
+            _field("gender", "Пол", "Sex", "Gender", P),
+            _field("national_id", "ЕГН", "Personal number (EGN)", "OfficialID", S),
+            _field("address", "Постоянен адрес", "Permanent address", "PhysicalAddress", P),
         ),
-        "household": ResourceDescription(
+        "household": _resource(
             "household",
             "Домакинство",
             "Household",
-            {
-                f.name: f
-                for f in (
-                    _field(
-                        "address",
-                        "Адрес на домакинството",
-                        "Household address",
-                        "PhysicalAddress",
-                        P,
-                    ),
-                    _field("size", "Брой членове", "Number of members", "HouseholdDemographics", P),
-                    _field(
-                        "members",
-                        "Членове (имена, дати на раждане, роля)",
-                        "Members (names, dates of birth, role)",
-                        "FamilyStructure",
-                        P,
-                    ),
-                )
-            },
+            _field("address", "Адрес на домакинството", "Household address", "PhysicalAddress", P),
+            _field("size", "Брой членове", "Number of members", "HouseholdDemographics", P),
+            _field(
+                "members",
+                "Членове (имена, дати на раждане, роля)",
+                "Members (names, dates of birth, role)",
+                "FamilyStructure",
+                P,
+            ),
+        ),
+        "children": _resource(
+            "children",
+            "Ненавършили пълнолетие деца",
+            "Minor children",
+            _field(
+                "children",
+                "Деца под 18 години (имена, дати на раждане)",
+                "Children under 18 (names, dates of birth)",
+                "Offspring",
+                P,
+                False,
+            ),
+            _field(
+                "count",
+                "Брой деца под 18 години",
+                "Number of children under 18",
+                "FamilyStructure",
+                P,
+            ),
         ),
     },
 )
+PERSON_FIELDS = tuple(DESCRIPTION.resources["person"].fields)
+
+
+# -- the connector -----------------------------------------------------------------------------
 
 
 class CivilRegistryConnector:
-    """Reads ``person`` and ``household`` records keyed by the national id."""
+    """Reads ``person``, ``household`` and ``children`` records keyed by the national id."""
 
     name = "civil_registry"
 
-    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
-        if engine is None:
-            if url is None:
-                raise ValueError("civil_registry needs a database 'url'")
-            engine = create_engine(url, pool_pre_ping=True)
-        self.engine = engine
-        # Reads run on raw DBAPI connections too, whose errors are the driver's own.
-        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        engine: Engine | None = None,
+        people_table: str = DEFAULT_PEOPLE_TABLE,
+        households_table: str = DEFAULT_HOUSEHOLDS_TABLE,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        people_name = table_name("people_table", people_table)
+        if table_name("households_table", households_table) == people_name:
+            raise ConnectorConfigError("households_table", "must differ from people_table")
+        self.tables = registry_tables(people_name, households_table)
+        self.engine = sql_source_engine(url, engine, timeout=timeout)
+        self._driver_error = driver_error(self.engine)
+        # One prepared statement per set of person fields, compiled once per instance (the
+        # table names are the instance's own); at most 2**7 sets, so no eviction is needed.
+        self._person_statements: dict[tuple[str, ...], Prepared] = {}
 
     def describe(self) -> ConnectorDescription:
         return DESCRIPTION
@@ -145,60 +221,71 @@ class CivilRegistryConnector:
         fields: Collection[str],
         constraints: Constraints | None = None,
     ) -> dict[str, Any]:
-        wanted = list(dict.fromkeys(fields))
-        if resource not in DESCRIPTION.resources:
-            raise SubjectNotFound(f"no resource {resource!r}")
+        _, wanted = requested_fields(DESCRIPTION, resource, fields)
         try:
             if resource == "person":
                 return self._person(subject, wanted)
             with self.engine.connect() as connection:
-                return self._household(connection, subject, wanted)
+                if resource == "household":
+                    return self._household(connection, subject, wanted)
+                return self._children(connection, subject, wanted)
         except (SQLAlchemyError, self._driver_error) as exc:
-            raise SourceUnavailable("the civil registry database did not answer") from exc
+            raise source_failure(exc, "civil registry") from exc
 
     def health(self) -> Health:
-        try:
-            with self.engine.connect() as connection:
-                connection.execute(select(people.c.national_id).limit(1))
-        except SQLAlchemyError as exc:
-            return Health(False, type(exc).__name__)
-        return Health(True)
+        return check_tables(self.engine, (self.tables.households, self.tables.people))
 
     def _person(self, subject: SubjectRef, wanted: list[str]) -> dict[str, Any]:
         # The person read is on every data read's path: a prepared statement on a pooled
         # DBAPI connection (connectors/sql.py).
+        wanted_set = set(wanted)
+        # With no field asked, the read still tells a known person from an unknown one.
+        columns = tuple(name for name in PERSON_FIELDS if name in wanted_set) or ("national_id",)
+        statement = self._person_statements.get(columns)
+        if statement is None:
+            people_table = self.tables.people
+            statement = Prepared(
+                select(*(people_table.c[name] for name in columns)).where(
+                    people_table.c.national_id == bindparam("national_id")
+                )
+            )
+            self._person_statements[columns] = statement
         connection = self.engine.raw_connection()
         try:
-            row = _person_statement(tuple(wanted)).one_or_none(
+            row = statement.one_or_none(
                 connection, self.engine.dialect, national_id=subject.national_id
             )
         finally:
             connection.close()
         if row is None:
             raise SubjectNotFound("no person with this national id")
-        return {name: _plain(value) for name, value in zip(wanted, row, strict=True)}
+        values = dict(zip(columns, row, strict=True))
+        return {name: _plain(values[name]) for name in wanted}
 
     def _household(self, connection: Any, subject: SubjectRef, wanted: list[str]) -> dict[str, Any]:
+        people_table, households_table = self.tables.people, self.tables.households
         household_id = connection.execute(
-            select(people.c.household_id).where(people.c.national_id == subject.national_id)
+            select(people_table.c.household_id).where(
+                people_table.c.national_id == subject.national_id
+            )
         ).scalar_one_or_none()
         if household_id is None:
             raise SubjectNotFound("this person is in no household")
         result: dict[str, Any] = {}
         if "address" in wanted:
             result["address"] = connection.execute(
-                select(households.c.address).where(households.c.id == household_id)
+                select(households_table.c.address).where(households_table.c.id == household_id)
             ).scalar_one()
         if "size" in wanted or "members" in wanted:
             members = connection.execute(
                 select(
-                    people.c.given_name,
-                    people.c.family_name,
-                    people.c.birth_date,
-                    people.c.household_role,
+                    people_table.c.given_name,
+                    people_table.c.family_name,
+                    people_table.c.birth_date,
+                    people_table.c.household_role,
                 )
-                .where(people.c.household_id == household_id)
-                .order_by(people.c.birth_date)
+                .where(people_table.c.household_id == household_id)
+                .order_by(people_table.c.birth_date, people_table.c.national_id)
             ).all()
             if "size" in wanted:
                 result["size"] = len(members)
@@ -209,35 +296,110 @@ class CivilRegistryConnector:
                 ]
         return {name: result[name] for name in wanted}
 
+    def _children(self, connection: Any, subject: SubjectRef, wanted: list[str]) -> dict[str, Any]:
+        people_table = self.tables.people
+        found = connection.execute(
+            select(people_table.c.household_id, people_table.c.household_role).where(
+                people_table.c.national_id == subject.national_id
+            )
+        ).one_or_none()
+        if found is None:
+            raise SubjectNotFound("no person with this national id")
+        household_id, role = found
+        children: list[dict[str, Any]] = []
+        if household_id is not None and role == "parent":
+            today = datetime.now(city_zone()).date()
+            rows = connection.execute(
+                select(
+                    people_table.c.given_name, people_table.c.family_name, people_table.c.birth_date
+                )
+                .where(
+                    people_table.c.household_id == household_id,
+                    people_table.c.household_role == "child",
+                )
+                .order_by(people_table.c.birth_date, people_table.c.national_id)
+            ).all()
+            children = [
+                {"given_name": given, "family_name": family, "birth_date": born.isoformat()}
+                for given, family, born in rows
+                if is_minor(born, today)
+            ]
+        result = {"children": children, "count": len(children)}
+        return {name: result[name] for name in wanted}
 
-@lru_cache(maxsize=256)
-def _person_statement(fields: tuple[str, ...]) -> Prepared:
-    """Build the select of ``fields`` once per field set; reads only bind the id."""
-    return Prepared(
-        select(*(people.c[name] for name in fields)).where(
-            people.c.national_id == bindparam("national_id")
-        )
-    )
+
+def is_minor(birth_date: date, today: date) -> bool:
+    """True before the 18th birthday; one born on 29 February comes of age on 28 February.
+
+    Bulgarian law ends a term counted in years on the same day of the month, or on the
+    month's last day when it has no such day (Закон за задълженията и договорите, чл. 60).
+    """
+    year = birth_date.year + ADULT_AGE
+    try:
+        coming_of_age = birth_date.replace(year=year)
+    except ValueError:
+        coming_of_age = date(year, 2, 28)
+    return today < coming_of_age
 
 
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
+# -- schema and demo data ----------------------------------------------------------------------
+
+
+def create_schema(
+    engine: Engine,
+    *,
+    people_table: str = DEFAULT_PEOPLE_TABLE,
+    households_table: str = DEFAULT_HOUSEHOLDS_TABLE,
+) -> None:
+    """Create the registry's tables if they are missing."""
+    registry_tables(people_table, households_table).metadata.create_all(engine)
 
 
 def upsert_household(
-    engine: Engine, household_id: str, address: str, members: list[dict[str, Any]]
+    engine: Engine,
+    household_id: str,
+    address: str,
+    members: Iterable[Mapping[str, Any]],
+    *,
+    people_table: str = DEFAULT_PEOPLE_TABLE,
+    households_table: str = DEFAULT_HOUSEHOLDS_TABLE,
 ) -> None:
-    """Write one household and its members (demo data); replaces what was there."""
+    """Write one household and its members (demo data); replaces what was there.
+
+    A member is a mapping of the people table's columns but ``household_id``: ``national_id``,
+    ``given_name``, ``family_name``, ``birth_date``, ``gender``, ``address``, and optionally
+    ``middle_name`` and ``household_role``. Other keys are ignored.
+    """
+    tables = registry_tables(people_table, households_table)
+    columns = set(tables.people.c.keys()) - {"household_id"}
     with engine.begin() as connection:
         connection.execute(
-            text("DELETE FROM civil_registry_people WHERE household_id = :id"),
-            {"id": household_id},
+            tables.people.delete().where(tables.people.c.household_id == household_id)
         )
-        connection.execute(households.delete().where(households.c.id == household_id))
-        connection.execute(households.insert().values(id=household_id, address=address))
+        connection.execute(tables.households.delete().where(tables.households.c.id == household_id))
+        connection.execute(tables.households.insert().values(id=household_id, address=address))
         for member in members:
-            connection.execute(people.delete().where(people.c.national_id == member["national_id"]))
-            connection.execute(people.insert().values(household_id=household_id, **member))
+            row = {key: value for key, value in member.items() if key in columns}
+            connection.execute(
+                tables.people.delete().where(tables.people.c.national_id == row["national_id"])
+            )
+            connection.execute(tables.people.insert().values(household_id=household_id, **row))
+
+
+def seed_demo(
+    engine: Engine,
+    demo_households: Iterable[tuple[str, str, Sequence[Mapping[str, Any]]]],
+) -> None:
+    """Create the tables and write the demo households; running it again changes nothing.
+
+    ``demo_households`` are ``(household_id, address, members)`` as in broker/demo.py; every
+    member lives at the household's address.
+    """
+    create_schema(engine)
+    for household_id, address, members in demo_households:
+        upsert_household(
+            engine, household_id, address, [dict(member, address=address) for member in members]
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -56,6 +56,8 @@ class Decision:
     reason: Reason
     state: ConsentState | None = None
     fields: tuple[str, ...] = ()
+    #: The granted item's ``constraints`` (consent.constraints), for the read to apply.
+    constraints: dict[str, Any] | None = None
 
 
 STATE_COLUMNS = (
@@ -147,9 +149,10 @@ def evaluate(
     if item is None:
         return Decision(False, Reason.RESOURCE_NOT_GRANTED, state)
     granted = tuple(item["fields"])
+    limits = item.get("constraints")
     if fields is None:
-        return Decision(True, Reason.GRANTED, state, granted)
+        return Decision(True, Reason.GRANTED, state, granted, limits)
     asked = tuple(dict.fromkeys(fields))
     if not asked or not set(asked) <= set(granted):
         return Decision(False, Reason.FIELD_NOT_GRANTED, state)
-    return Decision(True, Reason.GRANTED, state, asked)
+    return Decision(True, Reason.GRANTED, state, asked, limits)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from consent.crypto import Keyring, ledger_pseudonym, pairwise_subject
 from consent.ledger import LedgerEvent, append_entry
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
+from consent.quotas import create_quotas
 from consent.receipts import RECEIPT_TYPE, ReceiptSigner, receipt_claims
 from consent.requests import AccessRequest, duration_end
 
@@ -170,17 +171,20 @@ def record_decision(
     if not allow:
         transition(session, consent, S.DENIED, at=now)
         return consent
-    index = transition(
-        session,
-        consent,
-        S.ACTIVE,
-        at=now,
-        details={
-            "purpose": request.purpose,
-            "scope": scope_names,
-            "expires": consent.expires_at.isoformat() if consent.expires_at else None,
-        },
-    )
+    granted: dict[str, Any] = {
+        "purpose": request.purpose,
+        "scope": scope_names,
+        "expires": consent.expires_at.isoformat() if consent.expires_at else None,
+    }
+    limits = {
+        f"{item['connector']}.{item['resource']}": item["constraints"]
+        for item in consent.scope
+        if item.get("constraints")
+    }
+    if limits:
+        granted["constraints"] = limits
+    index = transition(session, consent, S.ACTIVE, at=now, details=granted)
+    create_quotas(session, consent)
     issue_receipt(session, context, consent, service, kind="grant", at=now, ledger_index=index)
     return consent
 

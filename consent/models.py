@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -149,6 +150,20 @@ class Consent(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ReadQuota(Base):
+    """The frequency counter of one granted resource of one consent (consent.quotas)."""
+
+    __tablename__ = "read_quotas"
+
+    consent_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("consents.id", ondelete="CASCADE"), primary_key=True
+    )
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reads: Mapped[int] = mapped_column(Integer)
 
 
 class LedgerEntry(Base):

@@ -21,6 +21,7 @@ import isodate
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from connectors.base import ConnectorDescription
+from consent.constraints import NO_LIMITS, ConstraintsSchema, GrantedLimits
 
 DETAILS_TYPE = "personal_data"
 SUPPORTED_ACTIONS = ("read",)
@@ -55,6 +56,7 @@ class _DetailSchema(Schema):
     )
     purpose = fields.String(validate=_NAME)
     duration = fields.String(validate=validate.Length(min=2, max=32))
+    constraints = fields.Nested(ConstraintsSchema)
 
 
 _details_schema = _DetailSchema(many=True)
@@ -66,14 +68,20 @@ class ScopeItem:
     resource: str
     fields: tuple[str, ...]
     actions: tuple[str, ...] = ("read",)
+    limits: GrantedLimits = NO_LIMITS
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """The item as kept in ``Consent.scope`` and shown in authorization details."""
+        result: dict[str, Any] = {
             "connector": self.connector,
             "resource": self.resource,
             "fields": list(self.fields),
             "actions": list(self.actions),
         }
+        constraints = self.limits.as_json()
+        if constraints:
+            result["constraints"] = constraints
+        return result
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,9 @@ class AccessRequest:
             kept = kept_fields.get((item.connector, item.resource), set())
             names = tuple(name for name in item.fields if name in kept)
             if names:
-                items.append(ScopeItem(item.connector, item.resource, names, item.actions))
+                items.append(
+                    ScopeItem(item.connector, item.resource, names, item.actions, item.limits)
+                )
         return AccessRequest(self.purpose, self.duration, tuple(items))
 
 
@@ -176,6 +186,7 @@ def parse_authorization_details(
             entry["resource"],
             tuple(dict.fromkeys(entry["fields"])) if entry.get("fields") else (),
             tuple(dict.fromkeys(entry["actions"])),
+            GrantedLimits.loaded(entry.get("constraints")),
         )
         for entry in entries
     )
@@ -267,8 +278,12 @@ def validate_access_request(
                 f"Resource {item.connector}.{item.resource} has no field(s) "
                 f"{', '.join(sorted(unknown))}."
             )
+        try:
+            item.limits.check_applies_to(resource, f"{item.connector}.{item.resource}")
+        except ValueError as exc:
+            raise InvalidAuthorizationDetails(str(exc)) from exc
         names = item.fields or tuple(resource.fields)
-        resolved.append(ScopeItem(item.connector, item.resource, names, item.actions))
+        resolved.append(ScopeItem(item.connector, item.resource, names, item.actions, item.limits))
     return AccessRequest(purpose_code, duration, tuple(resolved))
 
 

@@ -63,9 +63,21 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, var_dir: Path) -> Any:
+def sandbox(var_dir: Path) -> Iterator[Any]:
+    """The demo's Social Assistance Agency (broker/sandbox.py) on a free loopback port."""
+    from broker.keys import load_keys
+    from broker.sources import start_demo_sandbox
+
+    base = load_settings(env={}, var_dir=var_dir)
+    upstream = start_demo_sandbox(base, load_keys(base).secret_key, port=0)
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, var_dir: Path, sandbox: Any) -> Any:
     return load_settings(env={}, var_dir=var_dir, database_url=database_url,
-                         issuer="http://localhost")
+                         issuer="http://localhost", sandbox_url=sandbox.url.rstrip("/"))
 
 
 @pytest.fixture(scope="session")

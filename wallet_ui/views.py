@@ -22,7 +22,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime, get_locale, ngettext
+from flask_babel import format_date, format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -31,6 +31,7 @@ from broker.oauth.grants import GrantedSubject
 from broker.sequencer import current_head
 from consent.accounts import authenticate
 from consent.catalogue import LEGAL_BASES
+from consent.constraints import GrantedLimits
 from consent.lifecycle import InvalidTransition, record_decision, revoke_consent
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
 from consent.receipts import ReceiptNotCovered, bundle_for
@@ -95,6 +96,7 @@ def _page_helpers() -> dict[str, Any]:
                                 next=request.full_path.rstrip("?")),
         "label": lambda thing: thing.label(locale),
         "when": lambda value: format_datetime(value, "medium") if value else "",
+        "limits": limits_in_words,
         "signed_in": getattr(request, "_serdika_subject", None),
     }
 
@@ -128,6 +130,33 @@ def human_duration(iso: str) -> str:
     if days:
         return ngettext("%(num)d day", "%(num)d days", days)
     return ngettext("%(num)d hour", "%(num)d hours", max(1, value.seconds // 3600))
+
+
+def limits_in_words(constraints: dict[str, Any] | None) -> list[str]:
+    """Say a consent's constraints (consent.constraints) as sentences for the citizen."""
+    limits = GrantedLimits.stored(constraints)
+    lines = []
+    if limits.date_from and limits.date_to:
+        lines.append(_("Only data from %(start)s to %(end)s.",
+                       start=format_date(limits.date_from, "long"),
+                       end=format_date(limits.date_to, "long")))
+    elif limits.date_from:
+        lines.append(_("Only data from %(start)s onwards.",
+                       start=format_date(limits.date_from, "long")))
+    elif limits.date_to:
+        lines.append(_("Only data up to %(end)s.", end=format_date(limits.date_to, "long")))
+    if limits.granularity is not None:
+        lines.append({
+            "hourly": _("Values hour by hour at the finest."),
+            "daily": _("Daily totals at the finest, never hour by hour."),
+            "monthly": _("Monthly totals only, never daily or hourly values."),
+        }[limits.granularity.value])
+    if limits.frequency is not None:
+        lines.append(ngettext("At most %(num)d read every %(period)s.",
+                              "At most %(num)d reads every %(period)s.",
+                              limits.frequency.max_reads,
+                              period=human_duration(limits.frequency.per)))
+    return lines
 
 
 def error_page(status: int, message: str | None = None) -> Response:
@@ -282,6 +311,7 @@ def _scope_view(scope: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 else name
                 for name in item["fields"]
             ],
+            "constraints": item.get("constraints"),
         })
     return view
 

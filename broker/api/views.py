@@ -8,9 +8,17 @@ import re
 from flask import Blueprint, Response, current_app, json, request
 
 from broker.api.tokens import TokenRefused, bearer_from, read_grant
-from broker.prepared import append_prepared
+from broker.prepared import append_prepared, give_back_read, take_read
 from broker.problems import insufficient_scope, invalid_token, missing_token, problem
-from connectors.base import ConnectorError, SourceUnavailable, SubjectRef
+from connectors.base import ConnectorError, Constraints, SourceUnavailable, SubjectRef
+from connectors.limits import city_zone, enforce
+from consent.constraints import (
+    BadReadParameters,
+    GrantedLimits,
+    ReadRefused,
+    parse_read_parameters,
+    resolve_read,
+)
 from consent.decisions import Decision, Reason, evaluate
 from consent.ledger import LedgerEvent
 from consent.types import utcnow
@@ -68,17 +76,53 @@ def read_data(connector: str, resource: str) -> Response:
     state = decision.state
     assert state is not None
     source = broker.connectors.get(connector)
+    description = broker.connectors.catalogue.get(connector)
+    if source is None or description is None or resource not in description.resources:
+        _record_refusal(broker, decision, grant.client_id, connector, resource,
+                        decision.fields, "source:SourceUnavailable")
+        return problem(503, SourceUnavailable.title,
+                       f"Connector {connector!r} is not configured on this node.",
+                       code="source_error", headers={"Retry-After": "30"})
+    resource_description = description.resources[resource]
+    limits = GrantedLimits.stored(decision.constraints)
     try:
-        if source is None:
-            raise SourceUnavailable(f"connector {connector!r} is not configured on this node")
+        asked_from, asked_to, asked_granularity = parse_read_parameters(request.args)
+        constraints = resolve_read(limits, resource_description, asked_from=asked_from,
+                                   asked_to=asked_to, asked_granularity=asked_granularity,
+                                   today=now.astimezone(city_zone()).date())
+    except BadReadParameters as error:
+        return problem(400, "Bad read parameters", str(error), code="invalid_request")
+    except ReadRefused as refused:
+        _record_refusal(broker, decision, grant.client_id, connector, resource,
+                        decision.fields, refused.reason)
+        return insufficient_scope(refused.detail)
+
+    frequency = limits.frequency
+    if frequency is not None:
+        wait = take_read(broker.db, state.id, connector, resource, frequency.max_reads,
+                         frequency.period, now)
+        if wait is not None:
+            _record_refusal(broker, decision, grant.client_id, connector, resource,
+                            decision.fields, "frequency_exceeded")
+            detail = (f"The consent allows {frequency.max_reads} read(s) per {frequency.per}; "
+                      f"the next is possible in {wait} s.")
+            response = insufficient_scope(detail)
+            response.headers["Retry-After"] = str(wait)
+            return response
+
+    try:
         if grant.sealed_national_id is None:
             raise SourceUnavailable("the subject's identifier is unavailable")
         national_id = broker.keys.keyring.open(grant.sealed_national_id,
                                                b"subject:%d" % state.subject_id)
-        data = source.fetch(SubjectRef(national_id.decode()), resource, decision.fields)
+        data = enforce(resource_description, decision.fields, constraints,
+                       source.fetch(SubjectRef(national_id.decode()), resource,
+                                    decision.fields, constraints))
     except ConnectorError as error:
         log.warning("read failed: connector=%s resource=%s error=%s", connector, resource,
                     type(error).__name__)
+        if frequency is not None:
+            give_back_read(broker.db, state.id, connector, resource)
         _record_refusal(broker, decision, grant.client_id, connector, resource,
                         decision.fields, f"source:{type(error).__name__}")
         headers = {}
@@ -87,18 +131,29 @@ def read_data(connector: str, resource: str) -> Response:
         return problem(error.status, error.title, str(error) or None,
                        code="source_error", headers=headers)
 
-    append_prepared(
-        broker.db, LedgerEvent.DATA_READ, at=now, consent_id=state.id,
-        service=state.client_id,
-            details={"subject": state.subject_pseudonym, "purpose": state.purpose,
-                 "connector": connector, "resource": resource,
-                 "fields": list(decision.fields)},
-    )
+    details = {"subject": state.subject_pseudonym, "purpose": state.purpose,
+               "connector": connector, "resource": resource,
+               "fields": list(decision.fields)}
+    details.update(_window(constraints))
+    append_prepared(broker.db, LedgerEvent.DATA_READ, at=now, consent_id=state.id,
+                    service=state.client_id, details=details)
     body = {"consent_id": state.id, "subject": state.subject_pairwise, "resource": resource,
             "data": data}
+    body.update(_window(constraints))
     response = Response(json.dumps(body), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _window(constraints: Constraints) -> dict[str, str]:
+    """The dated read's resolved window, for the answer and the ledger."""
+    window = {}
+    if constraints.date_from is not None and constraints.date_to is not None:
+        window = {"from": constraints.date_from.isoformat(),
+                  "to": constraints.date_to.isoformat()}
+    if constraints.granularity is not None:
+        window["granularity"] = constraints.granularity.value
+    return window
 
 
 def _record_refusal(broker, decision: Decision, client_id: str, connector: str,  # type: ignore[no-untyped-def]
