@@ -19,6 +19,7 @@ def select_locale() -> str:
 
 
 def init_wallet(app: Flask, broker: Any, oauth: Any) -> None:
+    import wallet_ui.history  # noqa: F401  (its routes join ``bp`` when imported)
     from wallet_ui.views import bp
 
     Babel(
