@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -158,14 +158,42 @@ def enforce(
     if resource.granularities and constraints.granularity is None:
         raise ValueError("the broker resolves the granularity before a time-series read")
     start, end = window(constraints)
+    periods_in_window = (
+        _period_bounds(constraints.date_from, constraints.date_to, constraints.granularity)
+        if constraints.granularity is not None
+        else None
+    )
     for name in fields:
         if resource.fields[name].dated:
-            _check_records(data[name], start, end, constraints.granularity)
+            _check_records(
+                data[name],
+                start.timestamp(),
+                end.timestamp(),
+                periods_in_window,
+                constraints.granularity,
+            )
     return dict(data)
 
 
+@lru_cache(maxsize=512)
+def _period_bounds(date_from: date, date_to: date, granularity: Granularity) -> dict[float, float]:
+    """Start → end (POSIX seconds) of every whole period of a window; windows repeat, so cached.
+
+    POSIX seconds compare as instants whatever the offset a record is written with, so the
+    hour that repeats when clocks go back needs no special care here.
+    """
+    start, end = day_start(date_from), day_start(date_to + timedelta(days=1))
+    return {
+        first.timestamp(): after.timestamp() for first, after in _spans(start, end, granularity)
+    }
+
+
 def _check_records(
-    records: Any, start: datetime, end: datetime, granularity: Granularity | None
+    records: Any,
+    start: float,
+    end: float,
+    periods_in_window: dict[float, float] | None,
+    granularity: Granularity | None,
 ) -> None:
     if not isinstance(records, list):
         raise BadUpstreamData("a dated field is not a list of records")
@@ -175,20 +203,13 @@ def _check_records(
         # Plain values only: finer data cannot hide in a nested list inside a coarse record.
         if not all(isinstance(value, _PLAIN) for value in record.values()):
             raise BadUpstreamData("a dated record holds a nested value")
-        first, after = parse_instant(record.get("start")), parse_instant(record.get("end"))
+        first = parse_instant(record.get("start")).timestamp()
+        after = parse_instant(record.get("end")).timestamp()
         if not start <= first < after <= end:
             raise BadUpstreamData("a dated record lies outside the consented date range")
-        if granularity is not None and not (
-            _same_instant(period_start(first, granularity), first)
-            and _same_instant(period_end(first, granularity), after)
-        ):
+        if periods_in_window is not None and periods_in_window.get(first) != after:
+            assert granularity is not None
             raise BadUpstreamData(f"a record is not one whole {granularity.value} period")
 
 
 _PLAIN = (str, int, float, bool, type(None))
-
-
-def _same_instant(one: datetime, other: datetime) -> bool:
-    # PEP 495: a date-time in the hour that repeats when clocks go back is unequal to every
-    # date-time of another zone, even the same instant; in UTC nothing repeats.
-    return one.astimezone(UTC) == other.astimezone(UTC)
