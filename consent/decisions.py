@@ -24,6 +24,7 @@ class Reason(StrEnum):
     UNKNOWN_CONSENT = "unknown_consent"
     WRONG_CLIENT = "wrong_client"
     NOT_ACTIVE = "not_active"
+    PAUSED = "paused"
     REVOKED = "revoked"
     EXPIRED = "expired"
     RESOURCE_NOT_GRANTED = "resource_not_granted"
@@ -31,8 +32,16 @@ class Reason(StrEnum):
 
     @property
     def ends_consent(self) -> bool:
-        """True when no token of the consent can be honoured any more."""
-        return self not in (Reason.GRANTED, Reason.RESOURCE_NOT_GRANTED, Reason.FIELD_NOT_GRANTED)
+        """True when no token of the consent can be honoured any more.
+
+        A paused consent refuses everything, but its tokens work again once it is resumed.
+        """
+        return self not in (
+            Reason.GRANTED,
+            Reason.PAUSED,
+            Reason.RESOURCE_NOT_GRANTED,
+            Reason.FIELD_NOT_GRANTED,
+        )
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,10 @@ def evaluate(
         return Decision(False, Reason.REVOKED, state)
     if state.status == ConsentStatus.EXPIRED:
         return Decision(False, Reason.EXPIRED, state)
+    if state.status == ConsentStatus.PAUSED:
+        if state.expires_at is None or now >= state.expires_at:
+            return Decision(False, Reason.EXPIRED, state)
+        return Decision(False, Reason.PAUSED, state)
     if state.status != ConsentStatus.ACTIVE:
         return Decision(False, Reason.NOT_ACTIVE, state)
     if state.expires_at is None or now >= state.expires_at:

@@ -1,7 +1,7 @@
 """Erasing a citizen (GDPR Art. 17) while the ledger stays verifiable.
 
 The ledger names a citizen only by a keyed pseudonym derived from their own key. Erasure
-withdraws every active consent (with receipts and ledger entries as usual), then destroys
+withdraws every active or paused consent (with receipts and ledger entries as usual), then destroys
 that key, the encrypted national id and the sign-in data, and blanks the pseudonyms kept on
 the consent rows. The ledger itself is untouched, so every root and proof still verifies,
 but nothing left in the store links its entries to the person.
@@ -32,7 +32,8 @@ def erase_subject(
     pseudonym = ledger_pseudonym(subject_key(context.keyring, subject))
     active = session.scalars(
         select(Consent).where(
-            Consent.subject_id == subject.id, Consent.status == ConsentStatus.ACTIVE
+            Consent.subject_id == subject.id,
+            Consent.status.in_((ConsentStatus.ACTIVE, ConsentStatus.PAUSED)),
         )
     ).all()
     for consent in active:

@@ -33,9 +33,10 @@ EXPORT_CHUNK = 500
 
 @dataclass(frozen=True)
 class ReadFilter:
-    """Which reads to list: of one service (its ``client_id``), within ``[since, until)``."""
+    """Which reads to list: of a service (``client_id``) or consent, in ``[since, until)``."""
 
     service: str | None = None
+    consent_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -105,6 +106,8 @@ def reads_of(subject_id: int, where: ReadFilter = ReadFilter()) -> Select[*tuple
     )
     if where.service is not None:
         query = query.where(Service.client_id == where.service)
+    if where.consent_id is not None:
+        query = query.where(LedgerEntry.consent_id == where.consent_id)
     if where.since is not None:
         query = query.where(LedgerEntry.recorded_at >= where.since)
     if where.until is not None:

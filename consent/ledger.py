@@ -33,6 +33,8 @@ class LedgerEvent(StrEnum):
     CONSENT_REQUESTED = "consent:requested"
     CONSENT_GRANTED = "consent:granted"
     CONSENT_DENIED = "consent:denied"
+    CONSENT_PAUSED = "consent:paused"
+    CONSENT_RESUMED = "consent:resumed"
     CONSENT_REVOKED = "consent:revoked"
     CONSENT_EXPIRED = "consent:expired"
     DATA_READ = "data:read"

@@ -3,12 +3,18 @@
 ::
 
     requested ──allow──▶ active ──revoke──▶ revoked
-        │                  │
-        │                  └──expire──▶ expired
+        │                │  ▲                 ▲
+        │          pause │  │ resume          │
+        │                ▼  │                 │
+        │               paused ───revoke──────┘
         └──deny──▶ denied
 
+    active ──expire──▶ expired ◀──expire── paused
+
 Each transition appends its ledger entry in the same transaction as the state change, so the
-row and its history never disagree. Active is the only state from which data can be read.
+row and its history never disagree. Active is the only state from which data can be read: a
+paused consent is still granted (it keeps its end date and receipts) but refuses every read,
+refresh and introspection until the citizen resumes it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ TRANSITIONS: dict[tuple[ConsentStatus, ConsentStatus], LedgerEvent] = {
     (S.REQUESTED, S.DENIED): LedgerEvent.CONSENT_DENIED,
     (S.ACTIVE, S.REVOKED): LedgerEvent.CONSENT_REVOKED,
     (S.ACTIVE, S.EXPIRED): LedgerEvent.CONSENT_EXPIRED,
+    (S.ACTIVE, S.PAUSED): LedgerEvent.CONSENT_PAUSED,
+    (S.PAUSED, S.ACTIVE): LedgerEvent.CONSENT_RESUMED,
+    (S.PAUSED, S.REVOKED): LedgerEvent.CONSENT_REVOKED,
+    (S.PAUSED, S.EXPIRED): LedgerEvent.CONSENT_EXPIRED,
 }
 
 
@@ -98,7 +108,7 @@ def transition(
     if event is None:
         raise InvalidTransition(consent.id, current, to)
     values: dict[str, Any] = {"status": to}
-    if to in (S.ACTIVE, S.DENIED):
+    if current == S.REQUESTED:
         values["decided_at"] = at
     if to == S.REVOKED:
         values["revoked_at"] = at
@@ -197,7 +207,8 @@ def revoke_consent(
     now: datetime,
     by: str = "subject",
 ) -> Consent:
-    """Withdraw a consent (GDPR Art. 7(3)); raises :class:`InvalidTransition` if not active."""
+    """Withdraw a consent (GDPR Art. 7(3)); raises :class:`InvalidTransition` unless it is
+    active or paused."""
     index = transition(session, consent, S.REVOKED, at=now, details={"by": by})
     service = session.get(Service, consent.service_id)
     assert service is not None
@@ -205,8 +216,32 @@ def revoke_consent(
     return consent
 
 
+def pause_consent(session: Session, consent: Consent, *, now: datetime) -> int:
+    """Pause an active consent in force; return the index of its ``consent:paused`` entry.
+
+    Raises :class:`InvalidTransition` if the consent is not active or its term has ended.
+    """
+    _check_in_term(consent, S.PAUSED, now)
+    return transition(session, consent, S.PAUSED, at=now, details={"by": "subject"})
+
+
+def resume_consent(session: Session, consent: Consent, *, now: datetime) -> int:
+    """Resume a paused consent in force; return the index of its ``consent:resumed`` entry.
+
+    Raises :class:`InvalidTransition` if the consent is not paused or its term has ended
+    (then it only awaits :func:`expire_due_consents`).
+    """
+    _check_in_term(consent, S.ACTIVE, now)
+    return transition(session, consent, S.ACTIVE, at=now, details={"by": "subject"})
+
+
+def _check_in_term(consent: Consent, to: ConsentStatus, now: datetime) -> None:
+    if consent.expires_at is None or consent.expires_at <= now:
+        raise InvalidTransition(consent.id, S.EXPIRED, to)
+
+
 def expire_due_consents(session: Session, *, now: datetime, batch: int = 500) -> int:
-    """Mark active consents past their end as expired, writing their events; return how many.
+    """Mark active or paused consents past their end as expired, with their events; count them.
 
     Expired consents already act as revoked at decision time; this records the fact.
     """
@@ -214,7 +249,7 @@ def expire_due_consents(session: Session, *, now: datetime, batch: int = 500) ->
     while True:
         due = session.scalars(
             select(Consent)
-            .where(Consent.status == S.ACTIVE, Consent.expires_at <= now)
+            .where(Consent.status.in_((S.ACTIVE, S.PAUSED)), Consent.expires_at <= now)
             .order_by(Consent.expires_at)
             .limit(batch)
         ).all()

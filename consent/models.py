@@ -42,6 +42,8 @@ class Base(DeclarativeBase):
 class ConsentStatus(StrEnum):
     REQUESTED = "requested"
     ACTIVE = "active"
+    #: Paused by the citizen: still granted, but no read, refresh or introspection succeeds.
+    PAUSED = "paused"
     DENIED = "denied"
     REVOKED = "revoked"
     EXPIRED = "expired"

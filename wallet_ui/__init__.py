@@ -19,7 +19,9 @@ def select_locale() -> str:
 
 
 def init_wallet(app: Flask, broker: Any, oauth: Any) -> None:
-    import wallet_ui.history  # noqa: F401  (its routes join ``bp`` when imported)
+    # Their routes join ``bp`` when imported.
+    import wallet_ui.account
+    import wallet_ui.history  # noqa: F401
     from wallet_ui.views import bp
 
     Babel(

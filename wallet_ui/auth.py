@@ -74,3 +74,25 @@ def current_subject(session: Session, *, now: datetime) -> Subject | None:
         .where(WalletSession.id_hash == token_hash(session_id),
                WalletSession.expires_at > now, Subject.erased_at.is_(None))
     )
+
+
+def is_current(row: WalletSession) -> bool:
+    """Whether ``row`` is the session of the browser making this request."""
+    session_id = cookie.get("sid")
+    return isinstance(session_id, str) and row.id_hash == token_hash(session_id)
+
+
+def active_sessions(session: Session, subject: Subject, *, now: datetime) -> list[WalletSession]:
+    """The subject's sessions not yet expired, the newest first."""
+    return list(session.scalars(
+        select(WalletSession)
+        .where(WalletSession.subject_id == subject.id, WalletSession.expires_at > now)
+        .order_by(WalletSession.created_at.desc(), WalletSession.id.desc())
+    ))
+
+
+def end_all_sessions(session: Session, subject: Subject) -> int:
+    """Sign ``subject`` out of every browser, this one included; return how many ended."""
+    cookie.pop("sid", None)
+    ended = session.execute(delete(WalletSession).where(WalletSession.subject_id == subject.id))
+    return int(getattr(ended, "rowcount", 0) or 0)

@@ -144,6 +144,7 @@ def refusal_in_words(reason: str | None) -> str:
         "revoked": _("The consent had been withdrawn."),
         "expired": _("The consent had expired."),
         "not_active": _("The consent was not active."),
+        "paused": _("You had paused the consent."),
         "resource_not_granted": _("The consent does not cover this data."),
         "field_not_granted": _("The service asked for details the consent does not cover."),
         "outside_date_range": _("The service asked for dates outside the period you "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,14 @@ from broker.sequencer import current_head
 from consent.accounts import authenticate
 from consent.catalogue import LEGAL_BASES
 from consent.constraints import GrantedLimits
-from consent.lifecycle import InvalidTransition, record_decision, revoke_consent
+from consent.history import ReadFilter, history_page
+from consent.lifecycle import (
+    InvalidTransition,
+    pause_consent,
+    record_decision,
+    resume_consent,
+    revoke_consent,
+)
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
 from consent.receipts import ReceiptNotCovered, bundle_for
 from consent.types import utcnow
@@ -44,6 +52,9 @@ from wallet_ui.auth import (
     sign_in_blocked,
     start_session,
 )
+
+#: How many of its latest reads a consent's page shows; the access history has them all.
+CONSENT_READS = 20
 
 bp = Blueprint("wallet", __name__, template_folder="templates", static_folder="static",
                static_url_path="/wallet/static")
@@ -106,6 +117,7 @@ def status_label(status: str) -> str:
     return {
         ConsentStatus.REQUESTED: _("Waiting for your answer"),
         ConsentStatus.ACTIVE: _("Active"),
+        ConsentStatus.PAUSED: _("Paused by you"),
         ConsentStatus.DENIED: _("Refused by you"),
         ConsentStatus.REVOKED: _("Withdrawn by you"),
         ConsentStatus.EXPIRED: _("Expired"),
@@ -257,16 +269,18 @@ def home() -> Response | str:
     request._serdika_subject = subject  # type: ignore[attr-defined]
     now = utcnow()
     rows = _consent_rows(subject)
-    active = [r for r in rows if _effective_status(r[0], now) == ConsentStatus.ACTIVE]
-    history = [r for r in rows if _effective_status(r[0], now) != ConsentStatus.ACTIVE]
+    # A paused consent is still granted: it stays among the services that may read.
+    in_force = (ConsentStatus.ACTIVE, ConsentStatus.PAUSED)
+    active = [r for r in rows if _effective_status(r[0], now) in in_force]
+    history = [r for r in rows if _effective_status(r[0], now) not in in_force]
     return render_template("wallet/home.html", subject=subject, active=active,
                            history=history, status_of=lambda c: _effective_status(c, now),
                            days_left=lambda c: _days_left(c, now))
 
 
 def _effective_status(consent: Consent, now: datetime) -> str:
-    if consent.status == ConsentStatus.ACTIVE and consent.expires_at and \
-            consent.expires_at <= now:
+    if consent.status in (ConsentStatus.ACTIVE, ConsentStatus.PAUSED) and \
+            consent.expires_at and consent.expires_at <= now:
         return ConsentStatus.EXPIRED
     return consent.status
 
@@ -326,14 +340,21 @@ def consent_detail(consent_id: str) -> Response | str:
     if found is None:
         return error_page(404, _("There is no consent with this reference in your wallet."))
     consent, service, purpose = found
-    receipts = _db().session.scalars(
+    session = _db().session
+    receipts = session.scalars(
         select(Receipt).where(Receipt.consent_id == consent.id).order_by(Receipt.issued_at)
     ).all()
+    from wallet_ui.history import _Namer  # that module imports this one
+
+    reads = history_page(session, subject.id, ReadFilter(consent_id=consent.id),
+                         limit=CONSENT_READS)
     return render_template(
         "wallet/consent.html", consent=consent, service=service, purpose=purpose,
         basis=LEGAL_BASES.get(purpose.legal_basis), scope=_scope_view(consent.scope),
         status=_effective_status(consent, utcnow()), receipts=receipts,
         just_revoked=request.args.get("revoked") == "1",
+        reads=[_Namer()(record) for record in reads.records],
+        more_reads=reads.older is not None,
     )
 
 
@@ -354,7 +375,59 @@ def revoke(consent_id: str) -> Response | str:
         # Revoked, expired or denied already (a double submit): nothing more to withdraw.
         with suppress(InvalidTransition):
             revoke_consent(session, broker.domain, consent, now=utcnow())
-    return redirect(url_for("wallet.consent_detail", consent_id=consent_id, revoked=1))
+        withdrawn = consent.status == ConsentStatus.REVOKED
+    if withdrawn:
+        return redirect(url_for("wallet.withdrawn", consent_id=consent_id))
+    return redirect(url_for("wallet.consent_detail", consent_id=consent_id))
+
+
+def _change(consent_id: str, change: Callable[..., int]) -> Response | str:
+    """Pause or resume one of the citizen's consents, then show its page again.
+
+    A change the consent's state no longer allows (a double submit, a consent that ended
+    meanwhile) changes nothing; the page then shows the state as it is.
+    """
+    subject = _signed_in()
+    if subject is None:
+        return redirect(url_for("wallet.sign_in", next=url_for(
+            "wallet.consent_detail", consent_id=consent_id)))
+    with _db().writing() as session:
+        found = _own_consent(subject, consent_id)
+        if found is None:
+            return error_page(404, _("There is no consent with this reference in your "
+                                     "wallet."))
+        with suppress(InvalidTransition):
+            change(session, found[0], now=utcnow())
+    return redirect(url_for("wallet.consent_detail", consent_id=consent_id))
+
+
+@bp.post("/wallet/consents/<consent_id>/pause")
+def pause(consent_id: str) -> Response | str:
+    return _change(consent_id, pause_consent)
+
+
+@bp.post("/wallet/consents/<consent_id>/resume")
+def resume(consent_id: str) -> Response | str:
+    return _change(consent_id, resume_consent)
+
+
+@bp.get("/wallet/consents/<consent_id>/withdrawn")
+def withdrawn(consent_id: str) -> Response | str:
+    """The confirmation page of a withdrawal: a reference and what happens next."""
+    subject = _signed_in()
+    if subject is None:
+        return _require_sign_in()
+    request._serdika_subject = subject  # type: ignore[attr-defined]
+    found = _own_consent(subject, consent_id)
+    if found is None:
+        return error_page(404, _("There is no consent with this reference in your wallet."))
+    consent, service, _purpose = found
+    if consent.status != ConsentStatus.REVOKED:
+        return redirect(url_for("wallet.consent_detail", consent_id=consent_id))
+    receipt = _db().session.scalar(
+        select(Receipt).where(Receipt.consent_id == consent.id, Receipt.kind == "revocation"))
+    return render_template("wallet/withdrawn.html", consent=consent, service=service,
+                           receipt=receipt)
 
 
 @bp.get("/wallet/consents/<consent_id>/receipts/<receipt_id>")

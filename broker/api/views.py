@@ -32,6 +32,7 @@ REFUSALS = {
     Reason.UNKNOWN_CONSENT: "The consent behind this token does not exist.",
     Reason.WRONG_CLIENT: "The token was not issued to this client.",
     Reason.NOT_ACTIVE: "The consent behind this token is not active.",
+    Reason.PAUSED: "The citizen has paused this consent.",
     Reason.REVOKED: "The citizen revoked the consent behind this token.",
     Reason.EXPIRED: "The consent behind this token has expired.",
     Reason.RESOURCE_NOT_GRANTED: "The consent does not cover this resource.",

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from broker.oauth.models import AuthorizationCode, Token
 from consent.catalogue import purpose_rules
 from consent.crypto import token_hash
-from consent.decisions import decide_access
+from consent.decisions import Reason, decide_access
 from consent.models import Consent
 from consent.requests import (
     AccessRequest,
@@ -221,6 +221,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         client = self.request.client
         if not row.check_client(client):
             return None
+        if row.refresh_used_at is None and row.consent_id is not None:
+            # Refused without being spent: the token works again when the consent resumes.
+            paused = decide_access(
+                session, consent_id=row.consent_id, client_id=row.client_id, now=now
+            )
+            if paused.reason == Reason.PAUSED:
+                return None
         spent = session.execute(
             update(Token)
             .where(Token.id == row.id, Token.refresh_used_at.is_(None),

@@ -37,14 +37,19 @@ PAGES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "consent": lambda page, state: page.goto(f"/wallet/consents/{state['active']}"),
     "consent-withdrawn": lambda page, state: page.goto(
         f"/wallet/consents/{state['withdrawn']}?revoked=1"),
+    "withdrawn-confirmation": lambda page, state: page.goto(
+        f"/wallet/consents/{state['withdrawn']}/withdrawn"),
     "authorize": lambda page, state: page.goto(request_url(state["service"])),
     "history": lambda page, state: page.goto("/wallet/history"),
     "history-bad-filter": lambda page, state: page.goto("/wallet/history?from=31.12.2025"),
     "error": lambda page, state: page.goto("/wallet/consents/cns_not_mine"),
     "authorize-error": lambda page, state: page.goto(
         "/oauth2/authorize?response_type=code&client_id=no-such-service"),
+    "account": lambda page, state: page.goto("/wallet/account"),
+    "account-erase-confirm": lambda page, state: page.goto("/wallet/account/erase"),
+    "accessibility": lambda page, state: page.goto("/wallet/accessibility"),
 }
-SIGNED_OUT = {"sign-in", "sign-in-error", "authorize-error"}
+SIGNED_OUT = {"sign-in", "sign-in-error", "authorize-error", "accessibility"}
 
 
 def open_page(new_page: Callable[..., Any], state: dict[str, Any], name: str, lang: str,

@@ -1,4 +1,4 @@
-"""The citizen's flows in Chromium: consent, revoke, the language switch, the keyboard alone."""
+"""The citizen's flows in Chromium: consent, revoke, pause, the language switch, the keyboard."""
 
 from __future__ import annotations
 
@@ -74,14 +74,35 @@ def test_revoke_from_the_consent_page(new_page: Any, service: Service,
     assert "Active" in page.inner_text("dl.summary")
     page.click(f"form[action$='/wallet/consents/{consent_id}/revoke'] button")
     page.wait_for_load_state()
-    status = page.locator("[role=status]")
-    assert status.is_visible()
-    assert "Consent withdrawn" in status.inner_text()
-    assert consent_id in status.inner_text()
+    assert page.url.endswith(f"/wallet/consents/{consent_id}/withdrawn")
+    panel = page.locator(".panel-confirmation:has(h1)")
+    assert panel.is_visible()
+    assert "Consent withdrawn" in panel.inner_text()
+    assert consent_id in panel.inner_text()
+    assert "What happens next" in page.inner_text("main")
+    page.goto(f"/wallet/consents/{consent_id}")
     assert "Withdrawn by you" in page.inner_text("dl.summary")
     assert page.locator(f"form[action$='/{consent_id}/revoke']").count() == 0
     page.goto("/wallet/")
     assert consent_id in page.inner_html("#history-title ~ table")
+
+
+def test_pause_and_resume_from_the_consent_page(new_page: Any, service: Service,
+                                                citizen: dict[str, Any]) -> None:
+    page = new_page(lang="en")
+    consent_id = allow(page, service, citizen)
+    page.goto(f"/wallet/consents/{consent_id}")
+    page.click(f"form[action$='/wallet/consents/{consent_id}/pause'] button")
+    page.wait_for_load_state()
+    assert "Paused by you" in page.inner_text("dl.summary")
+    assert page.locator(f"form[action$='/{consent_id}/pause']").count() == 0
+    page.goto("/wallet/")
+    assert "Paused by you" in page.inner_text("#active-title ~ ul")
+    page.goto(f"/wallet/consents/{consent_id}")
+    page.click(f"form[action$='/wallet/consents/{consent_id}/resume'] button")
+    page.wait_for_load_state()
+    assert "Active" in page.inner_text("dl.summary")
+    assert page.locator(f"form[action$='/{consent_id}/resume']").count() == 0
 
 
 def test_language_switch(page: Any, citizen: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from consent.lifecycle import record_decision
-from consent.models import Consent, ConsentStatus, Receipt, Service, Subject
+from consent.models import Consent, ConsentStatus, LedgerEntry, Receipt, Service, Subject
 from consent.requests import AccessRequest, ScopeItem
 from tests.flows import CITIZEN_PASSWORD, Flow, create_citizen, csrf_token
 from wallet_ui.auth import _failure_keys
@@ -278,6 +278,7 @@ def test_another_citizens_consent_is_not_found(en_client, broker, citizen, demo)
                             data={"csrf_token": csrf_token(home.get_data(as_text=True))})
     assert revoke.status_code == 404
     assert status_of(broker, theirs) == ConsentStatus.ACTIVE
+    assert en_client.get(f"/wallet/consents/{theirs}/withdrawn").status_code == 404
     assert theirs not in home.get_data(as_text=True)
 
 
@@ -322,15 +323,62 @@ def test_revoke_twice_is_harmless(en_client, broker, citizen):
     first = en_client.post(f"/wallet/consents/{consent_id}/revoke", data={"csrf_token": token})
     second = en_client.post(f"/wallet/consents/{consent_id}/revoke", data={"csrf_token": token})
     assert first.status_code == second.status_code == 302
-    assert second.headers["Location"] == first.headers["Location"]
+    assert second.headers["Location"] == first.headers["Location"] == \
+        f"/wallet/consents/{consent_id}/withdrawn"
     assert status_of(broker, consent_id) == ConsentStatus.REVOKED
     shown = en_client.get(second.headers["Location"])
-    html = shown.get_data(as_text=True)
     assert shown.status_code == 200
-    assert "Consent withdrawn" in html and "Withdrawn by you" in html
+    assert "Consent withdrawn" in shown.get_data(as_text=True)
+    html = en_client.get(f"/wallet/consents/{consent_id}").get_data(as_text=True)
+    assert "Withdrawn by you" in html
     assert f'action="/wallet/consents/{consent_id}/revoke"' not in html
     assert "Signed receipt of the withdrawal" in html
     assert html.count("/receipts/rct_") == 2  # one grant, one withdrawal: not two withdrawals
+    with broker.db.sessions() as session:
+        events = session.scalars(select(LedgerEntry.event)
+                                 .where(LedgerEntry.consent_id == consent_id)).all()
+    assert events.count("consent:revoked") == 1
+
+
+def test_withdrawn_page_gives_a_reference_and_what_happens_next(en_client, broker, citizen):
+    consent_id = grant(broker, citizen)
+    signed_in(en_client, citizen)
+    page = en_client.get(f"/wallet/consents/{consent_id}")
+    response = en_client.post(f"/wallet/consents/{consent_id}/revoke",
+                              data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    shown = en_client.get(response.headers["Location"])
+    html = shown.get_data(as_text=True)
+    with broker.db.sessions() as session:
+        receipt = session.scalar(select(Receipt).where(Receipt.consent_id == consent_id,
+                                                       Receipt.kind == "revocation"))
+        entry = session.get(LedgerEntry, receipt.ledger_index)
+    assert entry.event == "consent:revoked" and entry.consent_id == consent_id
+    panel = html.split("<h1>Consent withdrawn</h1>")[1].split("</div>")[0]
+    assert consent_id in panel and f"<strong>{receipt.ledger_index}</strong>" in panel
+    assert "What happens next" in html
+    assert "can no longer read your data" in html and "stop working immediately" in html
+    assert "ask the service to erase it" in html
+    link = f'href="/wallet/consents/{consent_id}/receipts/{receipt.id}"'
+    assert link in html
+    assert en_client.get(f"/wallet/consents/{consent_id}/receipts/{receipt.id}"
+                         ).get_json()["entry"]["event"] == "consent:revoked"
+    assert 'href="/wallet/consents"' in html or 'href="/wallet/"' in html
+
+
+def test_withdrawn_page_of_a_consent_still_in_force_leads_to_the_consent(en_client, broker,
+                                                                          citizen):
+    consent_id = grant(broker, citizen)
+    signed_in(en_client, citizen)
+    response = en_client.get(f"/wallet/consents/{consent_id}/withdrawn")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/wallet/consents/{consent_id}"
+    assert status_of(broker, consent_id) == ConsentStatus.ACTIVE
+
+
+def test_withdrawn_page_needs_sign_in(client, broker, citizen):
+    consent_id = grant(broker, citizen)
+    response = client.get(f"/wallet/consents/{consent_id}/withdrawn")
+    assert response.status_code == 302 and "/wallet/sign-in" in response.headers["Location"]
 
 
 def test_revoke_through_the_oauth_flow_stops_reads(client, demo):

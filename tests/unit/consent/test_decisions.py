@@ -162,6 +162,18 @@ def test_revoked():
     assert not decision.allowed and decision.reason == Reason.REVOKED
 
 
+def test_paused_refuses_everything_but_does_not_end_the_consent():
+    for kwargs in ({}, {"connector": None, "resource": None, "fields": None}):
+        decision = _decide(_state(status=ConsentStatus.PAUSED), **kwargs)
+        assert not decision.allowed and decision.reason == Reason.PAUSED
+        assert not decision.reason.ends_consent
+
+
+def test_paused_past_its_end_is_expired():
+    decision = _decide(_state(status=ConsentStatus.PAUSED, expires_at=NOW))
+    assert not decision.allowed and decision.reason == Reason.EXPIRED
+
+
 def test_expired_status():
     decision = _decide(_state(status=ConsentStatus.EXPIRED))
     assert not decision.allowed and decision.reason == Reason.EXPIRED

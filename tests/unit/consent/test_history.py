@@ -106,6 +106,10 @@ def test_filters(broker, history):
         assert found(until=T0 + timedelta(days=1)) == [indexes[0]]  # the end is excluded
         assert found(service=first, since=T0 + timedelta(hours=2),
                      until=T0 + timedelta(days=3)) == [indexes[2]]
+        assert found(consent_id=history["mine"]) == [indexes[4], indexes[2], indexes[0]]
+        assert found(consent_id=history["mine_too"]) == [indexes[3]]
+        assert found(consent_id=history["theirs"]) == []  # another citizen's consent
+        assert found(consent_id=history["mine"], service=second) == []
 
 
 def test_keyset_pages_and_chunks(broker, history):

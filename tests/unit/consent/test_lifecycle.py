@@ -30,7 +30,8 @@ from consent.requests import AccessRequest, ScopeItem
 
 S = ConsentStatus
 ALLOWED = {(S.REQUESTED, S.ACTIVE), (S.REQUESTED, S.DENIED), (S.ACTIVE, S.REVOKED),
-           (S.ACTIVE, S.EXPIRED)}
+           (S.ACTIVE, S.EXPIRED), (S.ACTIVE, S.PAUSED), (S.PAUSED, S.ACTIVE),
+           (S.PAUSED, S.REVOKED), (S.PAUSED, S.EXPIRED)}
 REQUEST = AccessRequest("kindergarten_enrolment", "P90D", (
     ScopeItem("civil_registry", "person", ("given_name", "family_name", "birth_date")),))
 
