@@ -14,7 +14,7 @@ ledger append are the same for every connector and are measured by ``run.sh`` wi
 
 Usage, from the repository root::
 
-    .venv/bin/python benchmarks/connectors.py [--reads 2000]
+    .venv/bin/python benchmarks/connector_layer.py [--reads 2000]
 
 Prints a Markdown table: median and p99 per read, and the layer's overhead.
 """
