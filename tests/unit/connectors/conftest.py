@@ -26,3 +26,14 @@ def sql_engine(sql_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """An empty PostgreSQL database, for what only PostgreSQL has (statement timeouts, locks).
+
+    Skipped only when a developer leaves PostgreSQL out of SERDIKA_TEST_DATABASES; CI runs it.
+    """
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL is not among the test databases")
+    yield from fresh_database_url("postgresql", tmp_path)

@@ -7,16 +7,17 @@ SQL connectors are tested on both backends the broker supports. Use the ``sql_en
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from tests.conftest import BACKENDS, _postgres_database
 
-__all__ = ["BACKENDS", "fresh_database_url", "fresh_engine", "sqlalchemy_url"]
+__all__ = ["BACKENDS", "fresh_database_url", "fresh_engine", "locked", "sqlalchemy_url"]
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -51,3 +52,24 @@ def fresh_engine(backend: str, directory: Path) -> Iterator[Engine]:
             yield engine
         finally:
             engine.dispose()
+
+
+@contextmanager
+def locked(engine: Engine, table: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``table`` (PostgreSQL) from another connection in the block."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as connection:
+            connection.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            taken.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert taken.wait(5), "the lock was not taken"
+        yield
+    finally:
+        release.set()
+        holder.join()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, create_engine, text
+from sqlalchemy import Column, MetaData, String, Table, create_engine
 from sqlalchemy.engine import Engine
 
 from connectors import civil_registry
@@ -28,7 +26,7 @@ from connectors.civil_registry import CivilRegistryConnector, is_minor
 from connectors.contract import ConnectorContract
 from connectors.limits import city_zone
 from consent import egn
-from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url
+from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url, locked
 
 MARIA = egn.make(date(1988, 3, 14), 471)
 GEORGI = egn.make(date(1985, 11, 2), 186)
@@ -332,34 +330,6 @@ def test_a_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path):
     health = connector.health()
     assert not health.ok
     assert "unable to open database file" in health.detail
-
-
-@contextmanager
-def locked(engine: Engine, table: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``table`` from another connection while the block runs."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with engine.begin() as connection:
-            connection.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
-            taken.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert taken.wait(5), "the lock was not taken"
-        yield
-    finally:
-        release.set()
-        holder.join()
-
-
-@pytest.fixture
-def postgres_url(tmp_path: Path) -> Iterator[str]:
-    if "postgresql" not in BACKENDS:
-        pytest.skip("PostgreSQL is not among the test databases")
-    yield from fresh_database_url("postgresql", tmp_path)
 
 
 @pytest.mark.parametrize(("resource", "field"), [("person", "given_name"), ("children", "count")])

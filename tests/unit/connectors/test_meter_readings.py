@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.engine import Engine
 
 from connectors import meter_readings
@@ -32,7 +30,7 @@ from connectors.limits import city_zone, day_start, enforce
 from connectors.meter_readings import MeterReadingsConnector, demo_meter_id
 from connectors.registry import ConnectorSpec, instantiate
 from consent import egn
-from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url
+from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url, locked
 
 HOURLY, DAILY, MONTHLY = Granularity.HOURLY, Granularity.DAILY, Granularity.MONTHLY
 SOFIA = city_zone()
@@ -431,34 +429,12 @@ def test_a_database_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None
     assert "OperationalError" in health.detail
 
 
-@contextmanager
-def locked(engine: Engine, table: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``table`` from another connection while the block runs."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with engine.begin() as connection:
-            connection.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
-            taken.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert taken.wait(5), "the lock was not taken"
-        yield
-    finally:
-        release.set()
-        holder.join()
-
-
-def test_a_statement_beyond_the_timeout_is_a_timeout(demo_url: str) -> None:
-    if not demo_url.startswith("postgresql"):
-        pytest.skip("statement timeouts are PostgreSQL's")
-    engine = create_engine(demo_url)
-    connector = MeterReadingsConnector(demo_url, timeout=1)
+def test_a_statement_beyond_the_timeout_is_a_timeout(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    connector = MeterReadingsConnector(postgres_url, timeout=1)
     constraints = Constraints(date(2026, 1, 1), date(2026, 1, 31), DAILY)
     try:
+        seed(engine)
         with locked(engine, "meter_readings"):
             started = time.monotonic()
             with pytest.raises(SourceTimeout):
