@@ -73,6 +73,8 @@ class Subject(Base):
     # Per-subject key for pseudonyms; destroying it on erasure unlinks every ledger entry.
     pseudonym_key_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary(256))
     locale: Mapped[str] = mapped_column(String(8), default="bg")
+    # Where notifications are e-mailed, sealed like the national id; None: the wallet only.
+    email_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -152,6 +154,83 @@ class Consent(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The parent who answered for a minor subject (consent.guardianship); None: the subject.
+    decided_by_subject_id: Mapped[int | None] = mapped_column(
+        BigIntegerId, ForeignKey("subjects.id")
+    )
+
+
+class ErasureRequest(Base):
+    """The citizen asks the service to erase what it received under a consent (GDPR Art. 17).
+
+    Pending until the service acknowledges it through the API; both steps are in the ledger.
+    """
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (
+        Index("ix_erasure_requests_service_pending", "service_id", "acknowledged_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
+    service_id: Mapped[int] = mapped_column(BigIntegerId, ForeignKey("services.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ledger_index: Mapped[int] = mapped_column(BigIntegerId)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_ledger_index: Mapped[int | None] = mapped_column(BigIntegerId)
+
+
+class Notification(Base):
+    """Something the citizen should know, listed in the wallet and queued for e-mail.
+
+    ``details`` holds names and references only (a service's client id, a consent id), never
+    a personal data value. ``dedupe_key`` makes each notice happen once per subject.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "dedupe_key"),
+        Index("ix_notifications_subject_created", "subject_id", "created_at"),
+        Index("ix_notifications_email_state", "email_state"),
+    )
+
+    id: Mapped[int_pk]
+    subject_id: Mapped[int] = mapped_column(BigIntegerId, ForeignKey("subjects.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    dedupe_key: Mapped[str] = mapped_column(String(128))
+    consent_id: Mapped[str | None] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # none (no address) | pending | sent | failed
+    email_state: Mapped[str] = mapped_column(String(16), default="none")
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Guardianship(Base):
+    """A parent answers for a minor child until the child comes of age (``ends_at``)."""
+
+    __tablename__ = "guardianships"
+
+    guardian_subject_id: Mapped[int] = mapped_column(
+        BigIntegerId, ForeignKey("subjects.id"), primary_key=True
+    )
+    ward_subject_id: Mapped[int] = mapped_column(
+        BigIntegerId, ForeignKey("subjects.id"), primary_key=True, index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class JobCursor(Base):
+    """How far a background job has read the ledger (for example, the first-read notices)."""
+
+    __tablename__ = "job_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigIntegerId)
 
 
 class ReadQuota(Base):
@@ -196,10 +275,10 @@ class Receipt(Base):
     """A signed consent receipt (JWS) handed to the citizen at grant and at revocation."""
 
     __tablename__ = "receipts"
-    __table_args__ = (UniqueConstraint("consent_id", "kind"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
+    # grant | revocation (one each) | extension (one per extension)
     kind: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ledger_index: Mapped[int] = mapped_column(BigIntegerId)
