@@ -14,9 +14,12 @@ from werkzeug.exceptions import HTTPException
 
 from broker.config import Settings, load_settings
 from broker.db import Database
+from broker.guardians import Guardians
 from broker.keys import Keys, load_keys
+from broker.own_data import OwnDataReader
 from broker.problems import problem
 from broker.sources import build_connectors
+from connectors.limits import CITY_TIMEZONE
 from connectors.registry import ConnectorRegistry
 from consent.lifecycle import DomainContext
 from consent.receipts import ReceiptSigner
@@ -33,19 +36,26 @@ class Broker:
     keys: Keys
     connectors: ConnectorRegistry
     domain: DomainContext
+    #: Reads what the sources hold about the signed-in citizen (the wallet's "My data").
+    own_data: OwnDataReader
+    #: A citizen's minor children, read from the registry (consent.guardianship).
+    guardians: Guardians
 
 
 def build_broker(settings: Settings) -> Broker:
     """Build the parts without a Flask app (for the CLI and scripts)."""
     keys = load_keys(settings)
     db = Database(settings.database_url)
+    connectors = build_connectors(settings, keys.secret_key, db.engine)
     return Broker(
         settings=settings,
         db=db,
         keys=keys,
-        connectors=build_connectors(settings, keys.secret_key, db.engine),
+        connectors=connectors,
         domain=DomainContext(keys.keyring, ReceiptSigner(keys.signing_key, keys.key_id,
                                                          settings.issuer)),
+        own_data=OwnDataReader(connectors, keys.keyring),
+        guardians=Guardians(connectors, keys.keyring, settings.guardianship_source),
     )
 
 
@@ -70,6 +80,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=3600,
         JSON_SORT_KEYS=False,
+        # Citizens read times on Sofia's clock; everything is stored and exported in UTC.
+        BABEL_DEFAULT_TIMEZONE=CITY_TIMEZONE,
     )
     app.config.update(config)
     app.session_interface = WalletOnlySessionInterface()
@@ -79,6 +91,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf = CSRFProtect(app)
 
     from broker.api.audit import bp as audit_bp
+    from broker.api.erasure import bp as erasure_bp
     from broker.api.views import bp as api_bp
     from broker.oauth import init_oauth
     from wallet_ui import init_wallet
@@ -86,10 +99,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     oauth = init_oauth(app, broker)
     app.register_blueprint(api_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(erasure_bp)
     for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
         csrf.exempt(app.view_functions[name])
     csrf.exempt(api_bp)
     csrf.exempt(audit_bp)
+    csrf.exempt(erasure_bp)
     init_wallet(app, broker, oauth)
     _register_health(app, broker)
     _register_errors(app)

@@ -208,6 +208,24 @@ def consents_expire(as_json: bool) -> None:
     _emit({"expired": count}, as_json)
 
 
+@click.group("guardianship")
+def guardianship_group() -> None:
+    """Parents acting for their minor children."""
+
+
+@guardianship_group.command("hand-over")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def guardianship_hand_over(as_json: bool) -> None:
+    """End the parents' control of children who came of age (run it daily from cron)."""
+    from consent.guardianship import hand_over_due
+
+    broker = _broker()
+    with broker.db.sessions() as session, broker.db.writing(session):
+        count = hand_over_due(session, broker.keys.keyring, now=utcnow())
+    _emit({"handed_over": count}, as_json)
+
+
 @click.command("serve")
 @click.option("--bind", help="Address to listen on (default: SERDIKA_BIND).")
 @click.option("--workers", type=int, help="Worker processes (default: one per core).")
@@ -249,12 +267,32 @@ def ledger_sequence(as_json: bool) -> None:
     _emit(head.as_json(), as_json)
 
 
+@click.group("notifications")
+def notifications_group() -> None:
+    """Citizens' notifications."""
+
+
+@notifications_group.command("run")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def notifications_run(as_json: bool) -> None:
+    """Find first reads and consents about to end, then e-mail what waits (workers run this
+    every SERDIKA_NOTIFY_INTERVAL seconds; cron can too)."""
+    from flask import current_app
+
+    from broker.mail import run_once
+
+    report = run_once(current_app._get_current_object())  # type: ignore[attr-defined]
+    _emit(report.as_dict(), as_json)
+
+
 def register_commands(app: Flask) -> None:
     from broker.audit_cli import audit_group
     from broker.receipt_cli import receipt_group
 
     for command in (db_group, demo_group, service_group, citizen_group, consents_group, serve,
-                    ledger_group, audit_group, receipt_group):
+                    ledger_group, audit_group, receipt_group, guardianship_group,
+                    notifications_group):
         app.cli.add_command(command)
 
 

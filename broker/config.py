@@ -22,6 +22,47 @@ def normalise_database_url(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = "Serdika <no-reply@localhost>"
+    timeout: float = 10.0
+
+
+def _smtp_settings(env: Mapping[str, str]) -> SmtpSettings | None:
+    host = env.get("SERDIKA_SMTP_HOST")
+    if not host:
+        return None
+    ssl = _flag(env.get("SERDIKA_SMTP_SSL"))
+    try:
+        port = int(env.get("SERDIKA_SMTP_PORT", "465" if ssl else "25"))
+        timeout = float(env.get("SERDIKA_SMTP_TIMEOUT", "10"))
+    except ValueError as exc:
+        raise ConfigError("SERDIKA_SMTP_PORT and SERDIKA_SMTP_TIMEOUT must be numbers") from exc
+    if env.get("SERDIKA_SMTP_PASSWORD") and not (ssl or _flag(env.get("SERDIKA_SMTP_STARTTLS"))):
+        raise ConfigError("SERDIKA_SMTP_PASSWORD needs SERDIKA_SMTP_SSL or SERDIKA_SMTP_STARTTLS: "
+                          "the password would cross the network in the clear")
+    return SmtpSettings(
+        host=host,
+        port=port,
+        username=env.get("SERDIKA_SMTP_USERNAME") or None,
+        password=env.get("SERDIKA_SMTP_PASSWORD") or None,
+        starttls=_flag(env.get("SERDIKA_SMTP_STARTTLS")),
+        ssl=ssl,
+        sender=env.get("SERDIKA_MAIL_FROM", "Serdika <no-reply@localhost>"),
+        timeout=timeout,
+    )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
 class Settings:
     var_dir: Path
     database_url: str
@@ -42,6 +83,11 @@ class Settings:
     sign_in_max_failures_per_address: int = 20
     sign_in_window_seconds: int = 900
     max_request_bytes: int = 64 * 1024
+    # The connector whose ``wards`` resource lists a parent's minor children.
+    guardianship_source: str = "civil_registry"
+    # Notifications by e-mail (broker/mail.py); no host: the wallet's list only.
+    smtp: SmtpSettings | None = None
+    notify_interval_seconds: float = 30.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -74,6 +120,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         civil_registry_url=env.get("SERDIKA_CIVIL_REGISTRY_URL"),
         connectors_file=_connectors_file(env, var_dir),
         sandbox_url=env.get("SERDIKA_SANDBOX_URL", "http://127.0.0.1:8001").rstrip("/"),
+        guardianship_source=env.get("SERDIKA_GUARDIANSHIP_SOURCE", "civil_registry"),
+        smtp=_smtp_settings(env),
+        notify_interval_seconds=float(env.get("SERDIKA_NOTIFY_INTERVAL", "30")),
     )
     settings = settings.with_overrides(overrides)
     if settings.civil_registry_url:

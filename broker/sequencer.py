@@ -76,8 +76,11 @@ class SequencerThread(threading.Thread):
 
 
 def start_in_worker(worker: Any) -> None:
-    """gunicorn ``post_worker_init`` hook: one sequencer thread per worker process."""
+    """gunicorn ``post_worker_init`` hook: a sequencer and a notifier thread per worker."""
+    from broker.mail import NotifierThread
+
     app = worker.wsgi
     broker = getattr(app, "extensions", {}).get("serdika")
     if broker is not None:
         SequencerThread(broker).start()
+        NotifierThread(app, broker.settings.notify_interval_seconds).start()

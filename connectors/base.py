@@ -78,6 +78,9 @@ class ResourceDescription:
     label_en: str
     fields: Mapping[str, FieldDescription]
     granularities: tuple[Granularity, ...] = ()
+    #: Read by the broker for the citizen's own wallet only (a parent's wards); no service may
+    #: ask for it.
+    wallet_only: bool = False
 
     def label(self, locale: str) -> str:
         return self.label_bg if locale == "bg" else self.label_en

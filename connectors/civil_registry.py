@@ -18,6 +18,8 @@ Resources: ``person``; ``household`` (the subject's household, its address and m
 with the role ``child`` who are under 18 on today's date in Sofia, when the subject's role there
 is ``parent``. A person the registry knows who is not a parent gets an empty list (the registry
 records no minor children of theirs); a person it does not know is :class:`SubjectNotFound`.
+``wards``: the same children with their national ids, so that the broker can let a parent act
+for them (consent.guardianship); special sensitivity, as it carries other people's ЕГН.
 """
 
 from __future__ import annotations
@@ -63,11 +65,11 @@ from connectors.sql import (
     sql_source_engine,
     table_name,
 )
+from consent import egn
 
 DPV = "https://w3id.org/dpv/pd#"
 DEFAULT_PEOPLE_TABLE = "civil_registry_people"
 DEFAULT_HOUSEHOLDS_TABLE = "civil_registry_households"
-ADULT_AGE = 18
 
 
 # -- the registry's tables ---------------------------------------------------------------------
@@ -123,11 +125,15 @@ def _field(
     return FieldDescription(name, bg, en, DPV + category, sensitivity, optional)
 
 
-def _resource(name: str, bg: str, en: str, *fields: FieldDescription) -> ResourceDescription:
-    return ResourceDescription(name, bg, en, {f.name: f for f in fields})
+def _resource(
+    name: str, bg: str, en: str, *fields: FieldDescription, wallet_only: bool = False
+) -> ResourceDescription:
+    return ResourceDescription(name, bg, en, {f.name: f for f in fields}, wallet_only=wallet_only)
 
 
 P, S = Sensitivity.PERSONAL, Sensitivity.SPECIAL
+#: The columns of a minor child in the ``wards`` resource, in their order.
+WARD_COLUMNS = ("national_id", "given_name", "middle_name", "family_name", "birth_date")
 DESCRIPTION = ConnectorDescription(
     name="civil_registry",
     label_bg="Гражданска регистрация (ГРАО)",
@@ -179,6 +185,20 @@ DESCRIPTION = ConnectorDescription(
                 P,
             ),
         ),
+        "wards": _resource(
+            "wards",
+            "Ненавършили пълнолетие деца, за които лицето отговаря",
+            "Minor children in the person's care",
+            _field(
+                "wards",
+                "Деца под 18 години (ЕГН, имена, дати на раждане)",
+                "Children under 18 (personal numbers, names, dates of birth)",
+                "Offspring",
+                S,
+                False,
+            ),
+            wallet_only=True,
+        ),
     },
 )
 PERSON_FIELDS = tuple(DESCRIPTION.resources["person"].fields)
@@ -188,7 +208,7 @@ PERSON_FIELDS = tuple(DESCRIPTION.resources["person"].fields)
 
 
 class CivilRegistryConnector:
-    """Reads ``person``, ``household`` and ``children`` records keyed by the national id."""
+    """Reads ``person``, ``household``, ``children`` and ``wards`` keyed by the national id."""
 
     name = "civil_registry"
 
@@ -228,6 +248,8 @@ class CivilRegistryConnector:
             with self.engine.connect() as connection:
                 if resource == "household":
                     return self._household(connection, subject, wanted)
+                if resource == "wards":
+                    return {"wards": self._minor_children(connection, subject)}
                 return self._children(connection, subject, wanted)
         except (SQLAlchemyError, self._driver_error) as exc:
             raise source_failure(exc, "civil registry") from exc
@@ -297,6 +319,15 @@ class CivilRegistryConnector:
         return {name: result[name] for name in wanted}
 
     def _children(self, connection: Any, subject: SubjectRef, wanted: list[str]) -> dict[str, Any]:
+        children = [
+            {name: child[name] for name in ("given_name", "family_name", "birth_date")}
+            for child in self._minor_children(connection, subject)
+        ]
+        result = {"children": children, "count": len(children)}
+        return {name: result[name] for name in wanted}
+
+    def _minor_children(self, connection: Any, subject: SubjectRef) -> list[dict[str, Any]]:
+        """The subject's minor children (:data:`WARD_COLUMNS`), the eldest first."""
         people_table = self.tables.people
         found = connection.execute(
             select(people_table.c.household_id, people_table.c.household_role).where(
@@ -306,40 +337,27 @@ class CivilRegistryConnector:
         if found is None:
             raise SubjectNotFound("no person with this national id")
         household_id, role = found
-        children: list[dict[str, Any]] = []
-        if household_id is not None and role == "parent":
-            today = datetime.now(city_zone()).date()
-            rows = connection.execute(
-                select(
-                    people_table.c.given_name, people_table.c.family_name, people_table.c.birth_date
-                )
-                .where(
-                    people_table.c.household_id == household_id,
-                    people_table.c.household_role == "child",
-                )
-                .order_by(people_table.c.birth_date, people_table.c.national_id)
-            ).all()
-            children = [
-                {"given_name": given, "family_name": family, "birth_date": born.isoformat()}
-                for given, family, born in rows
-                if is_minor(born, today)
-            ]
-        result = {"children": children, "count": len(children)}
-        return {name: result[name] for name in wanted}
+        if household_id is None or role != "parent":
+            return []
+        today = datetime.now(city_zone()).date()
+        rows = connection.execute(
+            select(*(people_table.c[name] for name in WARD_COLUMNS))
+            .where(
+                people_table.c.household_id == household_id,
+                people_table.c.household_role == "child",
+            )
+            .order_by(people_table.c.birth_date, people_table.c.national_id)
+        ).all()
+        return [
+            {name: _plain(value) for name, value in zip(WARD_COLUMNS, row, strict=True)}
+            for row in rows
+            if is_minor(row.birth_date, today)
+        ]
 
 
 def is_minor(birth_date: date, today: date) -> bool:
-    """True before the 18th birthday; one born on 29 February comes of age on 28 February.
-
-    Bulgarian law ends a term counted in years on the same day of the month, or on the
-    month's last day when it has no such day (Закон за задълженията и договорите, чл. 60).
-    """
-    year = birth_date.year + ADULT_AGE
-    try:
-        coming_of_age = birth_date.replace(year=year)
-    except ValueError:
-        coming_of_age = date(year, 2, 28)
-    return today < coming_of_age
+    """True before the 18th birthday (:func:`consent.egn.coming_of_age`)."""
+    return today < egn.coming_of_age(birth_date)
 
 
 # -- schema and demo data ----------------------------------------------------------------------

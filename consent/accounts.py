@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 from consent import egn
 from consent.crypto import Keyring, new_subject_key
 from consent.models import Subject
+from consent.types import utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the username is unknown, so both paths take the same time.
@@ -26,6 +29,33 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def add_subject(
+    session: Session,
+    keyring: Keyring,
+    *,
+    username: str,
+    password_hash: str,
+    national_id: str,
+    locale: str = "bg",
+) -> Subject:
+    """Add a subject: the national id sealed and as a keyed blind index, a new pseudonym key.
+
+    The caller checks that the username and the national id are free.
+    """
+    subject = Subject(
+        username=username,
+        password_hash=password_hash,
+        locale=locale,
+        national_id_index=keyring.blind_index(national_id),
+    )
+    session.add(subject)
+    session.flush()  # the id binds the ciphertexts to this row
+    context = b"subject:%d" % subject.id
+    subject.national_id_ciphertext = keyring.seal(national_id.encode(), context)
+    subject.pseudonym_key_ciphertext = keyring.seal(new_subject_key(), context)
+    return subject
+
+
 def create_subject(
     session: Session,
     keyring: Keyring,
@@ -34,29 +64,42 @@ def create_subject(
     password: str,
     national_id: str,
     locale: str = "bg",
+    now: datetime | None = None,
 ) -> Subject:
-    """Create a citizen; the national id is stored encrypted and as a keyed blind index."""
+    """Create a citizen's wallet; the national id is stored encrypted and as a blind index.
+
+    A person whose parents answered for them as a child already has a subject, with their
+    consents (consent.guardianship): once they have come of age, this claims that subject
+    as their own wallet; while they are a minor, it is refused.
+    """
     if not egn.is_valid(national_id):
         raise AccountError("the national id is not a valid ЕГН")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(Subject.id).where(Subject.username == username)) is not None:
         raise AccountError(f"the username {username!r} is taken")
-    index = keyring.blind_index(national_id)
-    if session.scalar(select(Subject.id).where(Subject.national_id_index == index)) is not None:
-        raise AccountError("a wallet for this national id exists already")
-    subject = Subject(
+    existing = session.scalar(
+        select(Subject).where(Subject.national_id_index == keyring.blind_index(national_id))
+    )
+    if existing is None:
+        return add_subject(
+            session,
+            keyring,
+            username=username,
+            password_hash=hash_password(password),
+            national_id=national_id,
+            locale=locale,
+        )
+    from consent.guardianship import claim_ward  # it builds on this module
+
+    return claim_ward(
+        session,
+        existing,
         username=username,
         password_hash=hash_password(password),
         locale=locale,
-        national_id_index=index,
+        now=now or utcnow(),
     )
-    session.add(subject)
-    session.flush()  # the id binds the ciphertexts to this row
-    context = b"subject:%d" % subject.id
-    subject.national_id_ciphertext = keyring.seal(national_id.encode(), context)
-    subject.pseudonym_key_ciphertext = keyring.seal(new_subject_key(), context)
-    return subject
 
 
 def national_id(keyring: Keyring, subject: Subject) -> str | None:

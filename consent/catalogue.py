@@ -77,6 +77,10 @@ def purpose_rules(session: Session, service_id: int) -> dict[str, PurposeRule]:
     return {code: PurposeRule(code, default, maximum) for code, default, maximum in rows}
 
 
+#: What every service may ask for with client credentials: acknowledging erasure requests.
+SERVICE_SCOPE = "erasure:manage"
+
+
 def register_service(
     session: Session,
     *,
@@ -104,11 +108,12 @@ def register_service(
     if session.scalar(select(Service.id).where(Service.client_id == client_id)) is not None:
         raise RegistrationError(f"client id {client_id!r} is taken")
     secret = client_secret or new_secret("", 32)
-    grant_types = (
-        ["authorization_code", "refresh_token"]
-        if kind == ServiceKind.SERVICE
-        else ["client_credentials"]
-    )
+    if kind == ServiceKind.SERVICE:
+        # Client credentials only for its own housekeeping, such as erasure requests.
+        grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+        scope = " ".join(sorted({*scope.split(), SERVICE_SCOPE}))
+    else:
+        grant_types = ["client_credentials"]
     service = Service(
         client_id=client_id,
         client_secret_hash=token_hash(secret),

@@ -1,10 +1,12 @@
-"""The Bulgarian personal number (ЕГН): validation and its embedded birth date."""
+"""The Bulgarian personal number (ЕГН): validation, its embedded birth date, coming of age."""
 
 from __future__ import annotations
 
 from datetime import date
 
 WEIGHTS = (2, 4, 8, 5, 10, 9, 7, 3, 6)
+#: A person comes of age, and answers for themself, on their 18th birthday.
+ADULT_AGE = 18
 
 
 def check_digit(first_nine: str) -> int:
@@ -43,3 +45,16 @@ def make(born: date, serial: int) -> str:
         month = born.month
     first_nine = f"{born.year % 100:02d}{month:02d}{born.day:02d}{serial % 1000:03d}"
     return first_nine + str(check_digit(first_nine))
+
+
+def coming_of_age(born: date) -> date:
+    """Return the day a person born on ``born`` turns 18; born on 29 February: 28 February.
+
+    Bulgarian law ends a term counted in years on the same day of the month, or on the
+    month's last day when it has no such day (Закон за задълженията и договорите, чл. 60).
+    """
+    year = born.year + ADULT_AGE
+    try:
+        return born.replace(year=year)
+    except ValueError:
+        return date(year, 2, 28)

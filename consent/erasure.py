@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent.crypto import ledger_pseudonym
+from consent.guardianship import end_guardianships_of
 from consent.ledger import LedgerEvent, append_entry
 from consent.lifecycle import DomainContext, revoke_consent, subject_key
 from consent.models import Consent, ConsentStatus, Subject
@@ -38,6 +39,8 @@ def erase_subject(
     ).all()
     for consent in active:
         revoke_consent(session, context, consent, now=now, by="erasure")
+    # Before the key goes: the guardianship entries name the parent by this pseudonym.
+    end_guardianships_of(session, context.keyring, subject, now=now)
     append_entry(session, LedgerEvent.SUBJECT_ERASED, at=now, details={"subject": pseudonym})
     session.execute(
         update(Consent)
@@ -46,6 +49,7 @@ def erase_subject(
     )
     subject.pseudonym_key_ciphertext = None
     subject.national_id_ciphertext = None
+    subject.email_ciphertext = None
     subject.national_id_index = None
     subject.password_hash = "!"  # noqa: S105 - matches no argon2 hash: nobody can sign in
     subject.username = f"erased-{secrets.token_hex(8)}"

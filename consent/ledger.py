@@ -37,9 +37,13 @@ class LedgerEvent(StrEnum):
     CONSENT_RESUMED = "consent:resumed"
     CONSENT_REVOKED = "consent:revoked"
     CONSENT_EXPIRED = "consent:expired"
+    CONSENT_EXTENDED = "consent:extended"
+    ERASURE_REQUESTED = "erasure:requested"
+    ERASURE_ACKNOWLEDGED = "erasure:acknowledged"
     DATA_READ = "data:read"
     DATA_READ_REFUSED = "data:read_refused"
     SUBJECT_ERASED = "subject:erased"
+    GUARDIANSHIP_ENDED = "guardianship:ended"
 
 
 def canonical_bytes(entry: dict[str, Any]) -> bytes:

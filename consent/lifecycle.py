@@ -11,6 +11,9 @@
 
     active ──expire──▶ expired ◀──expire── paused
 
+An active or paused consent may also be *extended* (:func:`extend_consent`): its status stays,
+its end moves later, within what its purpose allows.
+
 Each transition appends its ledger entry in the same transaction as the state change, so the
 row and its history never disagree. Active is the only state from which data can be read: a
 paused consent is still granted (it keeps its end date and receipts) but refuses every read,
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, select, update
@@ -35,6 +38,8 @@ from consent.receipts import RECEIPT_TYPE, ReceiptSigner, receipt_claims
 from consent.requests import AccessRequest, duration_end
 
 S = ConsentStatus
+#: Who acted, as the ledger says it: the data subject, or a parent answering for a minor.
+SUBJECT, GUARDIAN = "subject", "guardian"
 TRANSITIONS: dict[tuple[ConsentStatus, ConsentStatus], LedgerEvent] = {
     (S.REQUESTED, S.ACTIVE): LedgerEvent.CONSENT_GRANTED,
     (S.REQUESTED, S.DENIED): LedgerEvent.CONSENT_DENIED,
@@ -146,9 +151,15 @@ def record_decision(
     request: AccessRequest,
     allow: bool,
     now: datetime,
+    decided_by: Subject | None = None,
 ) -> Consent:
-    """Record the citizen's answer to a request: the consent, its events and its receipt."""
+    """Record the citizen's answer to a request: the consent, its events and its receipt.
+
+    ``decided_by`` is the parent who answers for a minor ``subject`` (consent.guardianship);
+    the ledger then says ``"by": "guardian"``, never who the parent is.
+    """
     key = subject_key(context.keyring, subject)
+    by = GUARDIAN if decided_by is not None and decided_by.id != subject.id else SUBJECT
     consent = Consent(
         id=new_consent_id(),
         subject_id=subject.id,
@@ -161,6 +172,7 @@ def record_decision(
         subject_pseudonym=ledger_pseudonym(key),
         requested_at=now,
         expires_at=duration_end(now, request.duration) if allow else None,
+        decided_by_subject_id=decided_by.id if by == GUARDIAN and decided_by else None,
     )
     session.add(consent)
     session.flush()
@@ -179,9 +191,10 @@ def record_decision(
         },
     )
     if not allow:
-        transition(session, consent, S.DENIED, at=now)
+        transition(session, consent, S.DENIED, at=now, details={"by": by})
         return consent
     granted: dict[str, Any] = {
+        "by": by,
         "purpose": request.purpose,
         "scope": scope_names,
         "expires": consent.expires_at.isoformat() if consent.expires_at else None,
@@ -216,23 +229,105 @@ def revoke_consent(
     return consent
 
 
-def pause_consent(session: Session, consent: Consent, *, now: datetime) -> int:
+def pause_consent(session: Session, consent: Consent, *, now: datetime, by: str = "subject") -> int:
     """Pause an active consent in force; return the index of its ``consent:paused`` entry.
 
     Raises :class:`InvalidTransition` if the consent is not active or its term has ended.
     """
     _check_in_term(consent, S.PAUSED, now)
-    return transition(session, consent, S.PAUSED, at=now, details={"by": "subject"})
+    return transition(session, consent, S.PAUSED, at=now, details={"by": by})
 
 
-def resume_consent(session: Session, consent: Consent, *, now: datetime) -> int:
+def resume_consent(
+    session: Session, consent: Consent, *, now: datetime, by: str = "subject"
+) -> int:
     """Resume a paused consent in force; return the index of its ``consent:resumed`` entry.
 
     Raises :class:`InvalidTransition` if the consent is not paused or its term has ended
     (then it only awaits :func:`expire_due_consents`).
     """
     _check_in_term(consent, S.ACTIVE, now)
-    return transition(session, consent, S.ACTIVE, at=now, details={"by": "subject"})
+    return transition(session, consent, S.ACTIVE, at=now, details={"by": by})
+
+
+class ExtensionRefused(Exception):
+    """The consent cannot be extended: it has ended, or its purpose allows no later end."""
+
+
+def extension_end(consent: Consent, purpose: Purpose, now: datetime) -> datetime | None:
+    """How far an extension would move the consent's end, or None when it cannot move.
+
+    One extension adds the consent's own duration to its end, but never beyond the purpose's
+    maximum counted from today: extending can renew a consent, not make it endless.
+    """
+    if consent.status not in (S.ACTIVE, S.PAUSED):
+        return None
+    if consent.expires_at is None or consent.expires_at <= now:
+        return None
+    end = min(
+        duration_end(consent.expires_at, consent.duration),
+        duration_end(now, purpose.max_duration),
+    )
+    # Less than a day later is not worth a receipt; it would only confuse.
+    return end if end - consent.expires_at >= timedelta(days=1) else None
+
+
+def extend_consent(
+    session: Session,
+    context: DomainContext,
+    consent: Consent,
+    *,
+    now: datetime,
+    by: str = "subject",
+) -> Receipt:
+    """Move the end of an active or paused consent later (:func:`extension_end`).
+
+    Appends ``consent:extended`` and issues an ``extension`` receipt that names the new end;
+    the update is conditional on the end read, so a double submit extends once. Raises
+    :class:`ExtensionRefused` when the consent cannot be extended.
+    """
+    purpose = session.get(Purpose, consent.purpose_code)
+    assert purpose is not None
+    previous = consent.expires_at
+    end = extension_end(consent, purpose, now)
+    if end is None or previous is None:
+        raise ExtensionRefused(consent.id)
+    changed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Consent)
+            .where(
+                Consent.id == consent.id,
+                Consent.status.in_((S.ACTIVE, S.PAUSED)),
+                Consent.expires_at == previous,
+            )
+            .values(expires_at=end)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    if changed != 1:
+        session.refresh(consent)
+        raise ExtensionRefused(consent.id)
+    consent.expires_at = end
+    service = session.get(Service, consent.service_id)
+    assert service is not None
+    index = append_entry(
+        session,
+        LedgerEvent.CONSENT_EXTENDED,
+        at=now,
+        consent_id=consent.id,
+        service=service.client_id,
+        details={
+            "subject": consent.subject_pseudonym,
+            "by": by,
+            # As the grant entry writes its end.
+            "expires": end.isoformat(),
+            "previous_expires": previous.isoformat(),
+        },
+    )
+    return issue_receipt(
+        session, context, consent, service, kind="extension", at=now, ledger_index=index
+    )
 
 
 def _check_in_term(consent: Consent, to: ConsentStatus, now: datetime) -> None:

@@ -99,7 +99,11 @@ def receipt_claims(
 # --- receipt bundles: the receipt, its ledger entry, an inclusion proof and a signed head ----
 
 BUNDLE_KEYS = ("receipt", "ledger_index", "entry", "inclusion_proof", "tree_head", "jwk")
-EVENT_OF_KIND = {"grant": "consent:granted", "revocation": "consent:revoked"}
+EVENT_OF_KIND = {
+    "grant": "consent:granted",
+    "revocation": "consent:revoked",
+    "extension": "consent:extended",
+}
 
 
 def build_bundle(

@@ -263,7 +263,7 @@ def validate_access_request(
         if description is None:
             raise InvalidAuthorizationDetails(f"Unknown connector {item.connector!r}.")
         resource = description.resources.get(item.resource)
-        if resource is None:
+        if resource is None or resource.wallet_only:
             raise InvalidAuthorizationDetails(
                 f"Connector {item.connector!r} has no resource {item.resource!r}."
             )

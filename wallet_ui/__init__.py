@@ -21,7 +21,11 @@ def select_locale() -> str:
 def init_wallet(app: Flask, broker: Any, oauth: Any) -> None:
     # Their routes join ``bp`` when imported.
     import wallet_ui.account
-    import wallet_ui.history  # noqa: F401
+    import wallet_ui.children
+    import wallet_ui.export
+    import wallet_ui.history
+    import wallet_ui.mydata
+    import wallet_ui.notifications  # noqa: F401
     from wallet_ui.views import bp
 
     Babel(

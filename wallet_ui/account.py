@@ -24,6 +24,8 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as Redirect
 
 from consent.erasure import erase_subject
+from consent.models import Subject
+from consent.notifications import email_of
 from consent.types import utcnow
 from wallet_ui.auth import active_sessions, end_all_sessions, is_current
 from wallet_ui.views import _broker, _db, _require_sign_in, _signed_in, bp
@@ -38,10 +40,19 @@ def account() -> Redirect | str:
     if subject is None:
         return _require_sign_in()
     request._serdika_subject = subject  # type: ignore[attr-defined]
+    return account_page(subject)
+
+
+def account_page(subject: Subject, *, email_error: str | None = None,
+                 typed: str | None = None) -> str:
+    """The account page; with ``email_error``, the e-mail form shows what was typed, and why
+    it was not taken."""
     rows = active_sessions(_db().session, subject, now=utcnow())
     sessions = sorted(({"row": row, "current": is_current(row)} for row in rows),
                       key=lambda item: not item["current"])  # this browser first
-    return render_template("wallet/account.html", subject=subject, sessions=sessions)
+    email = typed if email_error else email_of(_broker().keys.keyring, subject)
+    return render_template("wallet/account.html", subject=subject, sessions=sessions,
+                           email=email or "", email_error=email_error)
 
 
 @bp.post("/wallet/account/sign-out-everywhere")

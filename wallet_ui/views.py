@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +19,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    flash,
     make_response,
     redirect,
     render_template,
@@ -26,22 +29,32 @@ from flask import (
 from flask_babel import format_date, format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from broker.oauth.grants import GrantedSubject
 from broker.sequencer import current_head
 from consent.accounts import authenticate
 from consent.catalogue import LEGAL_BASES
 from consent.constraints import GrantedLimits
+from consent.erasure_requests import ErasureNotPossible, request_erasure, requests_of
+from consent.guardianship import wards_in_force
 from consent.history import ReadFilter, history_page
 from consent.lifecycle import (
+    GUARDIAN,
+    SUBJECT,
+    ExtensionRefused,
     InvalidTransition,
+    extend_consent,
+    extension_end,
     pause_consent,
     record_decision,
     resume_consent,
     revoke_consent,
 )
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
+from consent.notifications import NotificationKind, notify
 from consent.receipts import ReceiptNotCovered, bundle_for
 from consent.types import utcnow
 from wallet_ui import LANG_COOKIE, LOCALES
@@ -52,6 +65,8 @@ from wallet_ui.auth import (
     sign_in_blocked,
     start_session,
 )
+
+log = logging.getLogger(__name__)
 
 #: How many of its latest reads a consent's page shows; the access history has them all.
 CONSENT_READS = 20
@@ -177,6 +192,7 @@ def error_page(status: int, message: str | None = None) -> Response:
         403: _("You cannot do that"),
         404: _("Page not found"),
         405: _("That action is not available here"),
+        409: _("That cannot be done now"),
         413: _("What you sent is too large"),
         429: _("Too many attempts"),
         503: _("Not ready yet"),
@@ -274,8 +290,26 @@ def home() -> Response | str:
     active = [r for r in rows if _effective_status(r[0], now) in in_force]
     history = [r for r in rows if _effective_status(r[0], now) not in in_force]
     return render_template("wallet/home.html", subject=subject, active=active,
-                           history=history, status_of=lambda c: _effective_status(c, now),
-                           days_left=lambda c: _days_left(c, now))
+                           by_service=_by_service(active), history=history,
+                           status_of=lambda c: _effective_status(c, now),
+                           days_left=lambda c: _days_left(c, now), scope_of=_scope_view)
+
+
+def _by_service(
+    rows: list[tuple[Consent, Service, Purpose]],
+) -> list[tuple[Service, list[tuple[Consent, Purpose]]]]:
+    """Consents grouped by service, services by name, each service's soonest end first."""
+    groups: dict[int, tuple[Service, list[tuple[Consent, Purpose]]]] = {}
+    for consent, service, purpose in rows:
+        groups.setdefault(service.id, (service, []))[1].append((consent, purpose))
+    locale = _locale()
+    ordered = sorted(groups.values(),
+                     key=lambda group: (group[0].name_bg if locale == "bg"
+                                        else group[0].name_en).casefold())
+    never = datetime.max.replace(tzinfo=UTC)  # active consents always end; be safe anyway
+    for _service, consents in ordered:
+        consents.sort(key=lambda pair: pair[0].expires_at or never)
+    return ordered
 
 
 def _effective_status(consent: Consent, now: datetime) -> str:
@@ -298,15 +332,23 @@ def _is_reference(value: str) -> bool:
 
 
 def _own_consent(subject: Subject, consent_id: str) -> tuple[Consent, Service, Purpose] | None:
+    """The consent, if it is the citizen's own or one of a child they answer for now."""
     if not _is_reference(consent_id):
         return None
     row = _db().session.execute(
         select(Consent, Service, Purpose)
         .join(Service, Service.id == Consent.service_id)
         .join(Purpose, Purpose.code == Consent.purpose_code)
-        .where(Consent.id == consent_id, Consent.subject_id == subject.id)
+        .where(Consent.id == consent_id,
+               or_(Consent.subject_id == subject.id,
+                   Consent.subject_id.in_(wards_in_force(subject.id, utcnow()))))
     ).one_or_none()
     return (row[0], row[1], row[2]) if row else None
+
+
+def _actor(subject: Subject, consent: Consent) -> str:
+    """How the ledger names who acted on ``consent``: its subject, or their parent."""
+    return SUBJECT if consent.subject_id == subject.id else GUARDIAN
 
 
 def _scope_view(scope: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -346,46 +388,32 @@ def consent_detail(consent_id: str) -> Response | str:
     ).all()
     from wallet_ui.history import _Namer  # that module imports this one
 
-    reads = history_page(session, subject.id, ReadFilter(consent_id=consent.id),
+    # A child's consent has the child's reads, shown to the parent who answers for it.
+    reads = history_page(session, consent.subject_id, ReadFilter(consent_id=consent.id),
                          limit=CONSENT_READS)
+    now = utcnow()
     return render_template(
         "wallet/consent.html", consent=consent, service=service, purpose=purpose,
         basis=LEGAL_BASES.get(purpose.legal_basis), scope=_scope_view(consent.scope),
-        status=_effective_status(consent, utcnow()), receipts=receipts,
+        status=_effective_status(consent, now), receipts=receipts,
         just_revoked=request.args.get("revoked") == "1",
         reads=[_Namer()(record) for record in reads.records],
         more_reads=reads.older is not None,
+        extended_until=extension_end(consent, purpose, now),
+        erasure_requests=requests_of(session, consent.id),
+        may_ask_erasure=consent.decided_at is not None
+        and consent.status != ConsentStatus.DENIED,
     )
 
 
-@bp.post("/wallet/consents/<consent_id>/revoke")
-def revoke(consent_id: str) -> Response | str:
-    subject = _signed_in()
-    if subject is None:
-        # Back to the consent page after sign-in: this URL only answers POST (a GET is a 405).
-        return redirect(url_for("wallet.sign_in", next=url_for(
-            "wallet.consent_detail", consent_id=consent_id)))
-    broker = _broker()
-    with broker.db.writing() as session:
-        found = _own_consent(subject, consent_id)
-        if found is None:
-            return error_page(404, _("There is no consent with this reference in your "
-                                     "wallet."))
-        consent = found[0]
-        # Revoked, expired or denied already (a double submit): nothing more to withdraw.
-        with suppress(InvalidTransition):
-            revoke_consent(session, broker.domain, consent, now=utcnow())
-        withdrawn = consent.status == ConsentStatus.REVOKED
-    if withdrawn:
-        return redirect(url_for("wallet.withdrawn", consent_id=consent_id))
-    return redirect(url_for("wallet.consent_detail", consent_id=consent_id))
+ConsentAction = Callable[[Session, Subject, Consent], Response | None]
 
 
-def _change(consent_id: str, change: Callable[..., int]) -> Response | str:
-    """Pause or resume one of the citizen's consents, then show its page again.
+def _act_on(consent_id: str, action: ConsentAction) -> Response | str:
+    """Run one action of the citizen on one of their consents (or a child's), in one write.
 
-    A change the consent's state no longer allows (a double submit, a consent that ended
-    meanwhile) changes nothing; the page then shows the state as it is.
+    Signed out, the citizen signs in and comes back to the consent page (these URLs answer
+    only POST). The action returns its own page, or None to show the consent page again.
     """
     subject = _signed_in()
     if subject is None:
@@ -396,9 +424,35 @@ def _change(consent_id: str, change: Callable[..., int]) -> Response | str:
         if found is None:
             return error_page(404, _("There is no consent with this reference in your "
                                      "wallet."))
+        response = action(session, subject, found[0])
+    return response or redirect(url_for("wallet.consent_detail", consent_id=consent_id))
+
+
+@bp.post("/wallet/consents/<consent_id>/revoke")
+def revoke(consent_id: str) -> Response | str:
+    def withdraw(session: Session, subject: Subject, consent: Consent) -> Response | None:
+        # Revoked, expired or denied already (a double submit): nothing more to withdraw.
         with suppress(InvalidTransition):
-            change(session, found[0], now=utcnow())
-    return redirect(url_for("wallet.consent_detail", consent_id=consent_id))
+            revoke_consent(session, _broker().domain, consent, now=utcnow(),
+                           by=_actor(subject, consent))
+        if consent.status == ConsentStatus.REVOKED:
+            return redirect(url_for("wallet.withdrawn", consent_id=consent_id))
+        return None
+
+    return _act_on(consent_id, withdraw)
+
+
+def _change(consent_id: str, change: Callable[..., int]) -> Response | str:
+    """Pause or resume one of the citizen's consents, then show its page again.
+
+    A change the consent's state no longer allows (a double submit, a consent that ended
+    meanwhile) changes nothing; the page then shows the state as it is.
+    """
+    def apply(session: Session, subject: Subject, consent: Consent) -> None:
+        with suppress(InvalidTransition):
+            change(session, consent, now=utcnow(), by=_actor(subject, consent))
+
+    return _act_on(consent_id, apply)
 
 
 @bp.post("/wallet/consents/<consent_id>/pause")
@@ -409,6 +463,49 @@ def pause(consent_id: str) -> Response | str:
 @bp.post("/wallet/consents/<consent_id>/resume")
 def resume(consent_id: str) -> Response | str:
     return _change(consent_id, resume_consent)
+
+
+@bp.post("/wallet/consents/<consent_id>/extend")
+def extend(consent_id: str) -> Response | str:
+    """Extend a consent once more by its own duration, within its purpose's maximum."""
+    def lengthen(session: Session, subject: Subject, consent: Consent) -> Response | None:
+        # The end the citizen saw on the page: a second submit must not extend twice.
+        if request.form.get("expires_at") != _stamp(consent.expires_at):
+            return None
+        try:
+            extend_consent(session, _broker().domain, consent, now=utcnow(),
+                           by=_actor(subject, consent))
+        except ExtensionRefused:
+            return error_page(409, _("This consent cannot be extended: it has ended, or its "
+                                     "purpose allows no later end. Nothing was changed."))
+        _oauth().consent_extended(session, consent)
+        flash(_("Consent extended. It now ends on %(when)s. A signed receipt of the "
+                "extension is below.", when=format_datetime(consent.expires_at, "medium")))
+        return None
+
+    return _act_on(consent_id, lengthen)
+
+
+def _stamp(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+@bp.post("/wallet/consents/<consent_id>/erasure")
+def ask_erasure(consent_id: str) -> Response | str:
+    """Ask the service to erase what it received under this consent (GDPR Art. 17)."""
+    def ask(session: Session, subject: Subject, consent: Consent) -> Response | None:
+        try:
+            erasure = request_erasure(session, consent, now=utcnow(),
+                                      by=_actor(subject, consent))
+        except ErasureNotPossible:
+            return error_page(409, _("The service received nothing under this consent, so "
+                                     "there is nothing to erase."))
+        flash(_("Your request to erase the data has been sent. Reference: %(reference)s. It "
+                "shows as pending until the service confirms the erasure.",
+                reference=erasure.id))
+        return None
+
+    return _act_on(consent_id, ask)
 
 
 @bp.get("/wallet/consents/<consent_id>/withdrawn")
@@ -485,6 +582,8 @@ def _authorization_error(error: OAuth2Error) -> Response:
 
 @bp.route("/oauth2/authorize", methods=["GET", "POST"])
 def authorize() -> Response | str:
+    from wallet_ui.children import chosen_subject, request_choice  # it imports this module
+
     oauth = _oauth()
     session = _db().session
     try:
@@ -512,8 +611,10 @@ def authorize() -> Response | str:
             basis=LEGAL_BASES.get(purpose.legal_basis), items=items,
             duration=access_request.duration,
             action=request.full_path.rstrip("?"),
+            choice=request_choice(subject, utcnow()),
         ))
         response.headers["X-Serdika-Form-Action"] = _origin(grant.redirect_uri)
+        _notice_request(subject, service.client_id)
         return response
 
     decision = request.form.get("decision")
@@ -536,12 +637,35 @@ def authorize() -> Response | str:
     broker = _broker()
     with broker.db.writing() as writer:
         subject = writer.merge(subject)
-        consent = record_decision(writer, broker.domain, subject=subject, service=service,
-                                  request=access_request, allow=allow, now=utcnow())
+        # The citizen themself, or a minor child they answer for (wallet_ui.children).
+        about = chosen_subject(writer, subject, request.form.get("subject"), utcnow())
+        if about is None:
+            return error_page(403, _("You cannot answer for this person: they are not a "
+                                     "child in your care, or they have come of age. Nothing "
+                                     "was recorded."))
+        consent = record_decision(writer, broker.domain, subject=about, service=service,
+                                  request=access_request, allow=allow, now=utcnow(),
+                                  decided_by=subject)
         writer.commit()
         response = oauth.create_authorization_response(
-            grant=grant, grant_user=GrantedSubject(subject.id, consent) if allow else None)
+            grant=grant, grant_user=GrantedSubject(about.id, consent) if allow else None)
     return response
+
+
+def _notice_request(subject: Subject, client_id: str) -> None:
+    """A request shown to the citizen is noticed once (a reload is the same request), so one
+    made in their name elsewhere, on a shared computer, shows up in their wallet and mail."""
+    asked = "\0".join((client_id, request.args.get("state", ""),
+                       request.args.get("code_challenge", "")))
+    key = "request:" + hashlib.sha256(asked.encode()).hexdigest()[:40]
+    try:
+        with _db().writing() as session:
+            notify(session, subject_id=subject.id, kind=NotificationKind.REQUEST,
+                   dedupe_key=key, details={"service": client_id}, now=utcnow(),
+                   include_guardians=False)
+    except SQLAlchemyError:
+        # The request page matters more than its notice: show it, and say so in the log.
+        log.exception("the notice of a request could not be recorded")
 
 
 def _origin(uri: str) -> str:

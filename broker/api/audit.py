@@ -10,19 +10,17 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlalchemy import select
 
-from broker.api.tokens import ScopeMissing, TokenRefused, bearer_from, read_scoped_token
+from broker.api.tokens import requires_scope
 from broker.checkpoint import checkpoint_note
-from broker.problems import insufficient_scope, invalid_token, missing_token, problem
+from broker.problems import problem
 from broker.sequencer import current_head
 from consent import transparency
 from consent.models import LedgerEntry
-from consent.types import utcnow
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
 AUDIT_SCOPE = "audit:read"
@@ -40,22 +38,6 @@ def _b64(data: bytes) -> str:
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-def auditor_only(view: Any) -> Any:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        broker = _broker()
-        try:
-            token = bearer_from(request)
-            read_scoped_token(broker.db.raw, broker.db.dialect, token, AUDIT_SCOPE, utcnow())
-        except TokenRefused as refused:
-            return missing_token() if refused.missing else invalid_token(refused.detail)
-        except ScopeMissing:
-            return insufficient_scope(f"This needs a token with the scope '{AUDIT_SCOPE}'.")
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 class BadArgument(ValueError):
@@ -128,7 +110,7 @@ def _integrated_size(session: Any) -> int:
 
 
 @bp.get("/proofs/inclusion")
-@auditor_only
+@requires_scope(AUDIT_SCOPE)
 def inclusion() -> Response:
     index = _int_arg("index")
     size = _int_arg("tree_size", minimum=1)
@@ -143,7 +125,7 @@ def inclusion() -> Response:
 
 
 @bp.get("/proofs/consistency")
-@auditor_only
+@requires_scope(AUDIT_SCOPE)
 def consistency() -> Response:
     first = _int_arg("first", minimum=1)
     second = _int_arg("second", minimum=1)
@@ -159,7 +141,7 @@ def consistency() -> Response:
 
 
 @bp.get("/entries")
-@auditor_only
+@requires_scope(AUDIT_SCOPE)
 def entries() -> Response:
     start = _int_arg("start", default=0)
     end = _int_arg("end", default=MAX_INDEX)
@@ -200,7 +182,7 @@ def entries() -> Response:
 
 
 @bp.get("/consents/<consent_id>")
-@auditor_only
+@requires_scope(AUDIT_SCOPE)
 def consent_history(consent_id: str) -> Response:
     if not (0 < len(consent_id) <= 40 and consent_id.isascii() and consent_id.isprintable()):
         return problem(404, "No such consent", code="not_found")

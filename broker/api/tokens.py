@@ -8,19 +8,23 @@ built once and only bound per request (DESIGN.md, performance notes). The decisi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
-from flask import Request
+from flask import Request, current_app, g, request
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Dialect
 
 from broker.oauth.models import Token
 from broker.prepared import Prepared
+from broker.problems import insufficient_scope, invalid_token, missing_token
 from consent.crypto import token_hash
 from consent.decisions import STATE_COLUMNS, ConsentState
 from consent.models import Consent, Service, Subject
+from consent.types import utcnow
 
 # RFC 6750 §2.1 b64token; anything else cannot be one of our tokens (and may not even encode).
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -111,3 +115,26 @@ def read_scoped_token(connection: Any, dialect: Dialect, token: str, scope: str,
     if scope not in (scopes or "").split():
         raise ScopeMissing(scope)
     return str(client_id)
+
+
+def requires_scope(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Guard a view with a client-credentials token carrying ``scope``; the client's id is
+    then ``flask.g.client_id``. Refusals are RFC 6750 challenges with problem+json bodies."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            db = current_app.extensions["serdika"].db
+            try:
+                g.client_id = read_scoped_token(
+                    db.raw, db.dialect, bearer_from(request), scope, utcnow()
+                )
+            except TokenRefused as refused:
+                return missing_token() if refused.missing else invalid_token(refused.detail)
+            except ScopeMissing:
+                return insufficient_scope(f"This needs a token with the scope '{scope}'.")
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate

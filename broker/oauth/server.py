@@ -65,6 +65,19 @@ class AuthorizationServer(FlaskAuthorizationServer):
         response.headers.update(NO_STORE)
         return response
 
+    def consent_extended(self, session: Any, consent: Any) -> None:
+        """Live refresh tokens of an extended consent now last until its new end."""
+        session.execute(
+            update(Token)
+            .where(
+                Token.consent_id == consent.id,
+                Token.revoked_at.is_(None),
+                Token.refresh_token_hash.is_not(None),
+            )
+            .values(refresh_expires_at=consent.expires_at)
+            .execution_options(synchronize_session=False)
+        )
+
     def get_authorization_grant(self, request: Any) -> Any:
         """Authlib's, but an odd ``response_type`` is refused with a 400, not a 500.
 
@@ -342,7 +355,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
         "authorization_details_types_supported": [DETAILS_TYPE],
-        "scopes_supported": ["audit:read"],
+        "scopes_supported": ["audit:read", "erasure:manage"],
         "authorization_response_iss_parameter_supported": True,
         "service_documentation": f"{issuer}/docs",
         "ui_locales_supported": ["bg", "en"],

@@ -48,7 +48,17 @@ PAGES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "account": lambda page, state: page.goto("/wallet/account"),
     "account-erase-confirm": lambda page, state: page.goto("/wallet/account/erase"),
     "accessibility": lambda page, state: page.goto("/wallet/accessibility"),
+    "notifications": lambda page, state: page.goto("/wallet/notifications"),
+    "account-email-error": lambda page, state: _bad_email(page),
 }
+
+
+def _bad_email(page: Any) -> None:
+    page.goto("/wallet/account")
+    page.fill("#email", "not an address")
+    page.click("form[action$='/wallet/account/email'] button")
+    page.wait_for_load_state()
+    assert page.locator("[role=alert]").count() == 1
 SIGNED_OUT = {"sign-in", "sign-in-error", "authorize-error", "accessibility"}
 
 
@@ -94,7 +104,7 @@ def test_page_is_accessible(new_page: Callable[..., Any], wallet_state: dict[str
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("name", ["home", "authorize", "consent-withdrawn"])
+@pytest.mark.parametrize("name", ["home", "authorize", "consent-withdrawn", "history"])
 def test_screenshots(new_page: Callable[..., Any], wallet_state: dict[str, Any], name: str,
                      lang: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

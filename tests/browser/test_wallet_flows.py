@@ -105,6 +105,24 @@ def test_pause_and_resume_from_the_consent_page(new_page: Any, service: Service,
     assert page.locator(f"form[action$='/{consent_id}/resume']").count() == 0
 
 
+def test_extend_and_ask_for_erasure_from_the_consent_page(new_page: Any, service: Service,
+                                                        citizen: dict[str, Any]) -> None:
+    page = new_page(lang="en")
+    consent_id = allow(page, service, citizen)
+    page.goto(f"/wallet/consents/{consent_id}")
+    ends_before = page.inner_text("dl.summary")
+    page.click(f"form[action$='/wallet/consents/{consent_id}/extend'] button")
+    page.wait_for_load_state()
+    assert "Consent extended" in page.inner_text("[role=status]")
+    assert page.inner_text("dl.summary") != ends_before, "the end date moved"
+    assert page.locator("a", has_text="Signed receipt of the extension").count() == 1
+    page.click(f"form[action$='/wallet/consents/{consent_id}/erasure'] button")
+    page.wait_for_load_state()
+    assert "Reference: era_" in page.inner_text("[role=status]")
+    assert "Pending" in page.inner_text("#erasure-title ~ p")
+    assert page.locator(f"form[action$='/{consent_id}/erasure']").count() == 0
+
+
 def test_language_switch(page: Any, citizen: dict[str, Any]) -> None:
     page.goto("/wallet/")
     assert "/wallet/sign-in" in page.url

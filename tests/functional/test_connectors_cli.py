@@ -93,7 +93,7 @@ def test_list_shows_kind_origin_and_resources(configured):
     assert result.returncode == 0, result.stderr
     listed = {entry["name"]: entry for entry in json.loads(result.stdout)}
     assert listed["registry"]["origin"] == "built-in"
-    assert listed["registry"]["resources"] == ["children", "household", "person"]
+    assert listed["registry"]["resources"] == ["children", "household", "person", "wards"]
     assert listed["bankya"]["source"] == "Bankya district"
     assert "connectors.welfare.base_url" in listed["welfare"]["error"]
     table = run(configured, "connectors", "list")

@@ -441,10 +441,24 @@ def test_auditor_token_cannot_read_personal_data(client, demo):
     assert read.mimetype == "application/problem+json"
 
 
-def test_client_credentials_for_a_service_is_refused(client, demo):
+def test_client_credentials_give_a_service_only_its_housekeeping_scope(client, demo):
     response = client.post("/oauth2/token", headers=_auth(demo["services"][0]),
                            data={"grant_type": "client_credentials"})
-    _oauth_error(response, 400, "unauthorized_client")
+    assert response.status_code == 200
+    token = response.get_json()
+    assert token["scope"] == "erasure:manage"
+    assert "refresh_token" not in token and "consent_id" not in token
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    # Neither personal data nor the audit log come with it.
+    assert client.get("/api/v1/data/civil_registry/person", headers=headers).status_code == 403
+    assert client.get("/api/v1/audit/entries", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize("scope", ["audit:read", "erasure:manage audit:read", "openid"])
+def test_a_service_cannot_ask_for_an_auditor_scope(client, demo, scope):
+    response = client.post("/oauth2/token", headers=_auth(demo["services"][0]),
+                           data={"grant_type": "client_credentials", "scope": scope})
+    _oauth_error(response, 400, "invalid_scope")
 
 
 def test_auditor_cannot_redeem_codes(client, demo):

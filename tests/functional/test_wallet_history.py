@@ -7,12 +7,13 @@ import io
 import json
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from connectors.limits import city_zone
 from consent.models import Consent
 from tests.flows import Flow, create_citizen, person_details
 
@@ -110,7 +111,7 @@ def test_filters_by_service_and_period(en_client, broker, demo):
     granted = _consent(en_client, demo, demo["citizens"][1], ["given_name"])
     consent_id = granted["consent_id"]
     assert en_client.get(PERSON, headers=_bearer(granted["access_token"])).status_code == 200
-    today = datetime.now(UTC).date()
+    today = datetime.now(city_zone()).date()  # the wallet takes dates on Sofia's calendar
     other = demo["services"][1]["client_id"]
 
     def listed(query: str) -> int:
@@ -136,7 +137,7 @@ def test_exports_parse_and_match(en_client, broker, demo):
     assert en_client.get(PERSON, headers=token).status_code == 200
     assert en_client.get(PERSON + "?fields=address", headers=token).status_code == 403
 
-    today = datetime.now(UTC).date()
+    today = datetime.now(city_zone()).date()  # the wallet takes dates on Sofia's calendar
     query = f"?service=kindergartens&from={today}&to={today}"
     # A streamed body is read before the next request (its generator holds the context).
     csv_response = en_client.get("/wallet/history.csv" + query)

@@ -81,6 +81,21 @@ def upgrade() -> None:
     with op.batch_alter_table('subjects', schema=None) as batch_op:
         batch_op.add_column(sa.Column('email_ciphertext', sa.LargeBinary(length=512), nullable=True))
 
+    # Services registered before may now acknowledge erasure requests (client credentials,
+    # scope erasure:manage), as consent.catalogue.register_service grants new ones.
+    services = sa.table('services', sa.column('id', sa.Integer), sa.column('kind', sa.String),
+                        sa.column('grant_types', sa.JSON), sa.column('scope', sa.String))
+    connection = op.get_bind()
+    rows = connection.execute(sa.select(services.c.id, services.c.grant_types, services.c.scope)
+                              .where(services.c.kind == 'service')).all()
+    for service_id, grant_types, scope in rows:
+        connection.execute(
+            services.update().where(services.c.id == service_id).values(
+                grant_types=[*dict.fromkeys([*(grant_types or []), 'client_credentials'])],
+                scope=' '.join(sorted({*(scope or '').split(), 'erasure:manage'})),
+            )
+        )
+
 
 
 def downgrade() -> None:

@@ -150,6 +150,20 @@ def test_children_of_a_parent_are_the_minors_of_the_household(sql_engine: Engine
     assert registry.fetch(SubjectRef(MARIA), "children", ["count"]) == {"count": 3}
 
 
+def test_wards_are_the_minor_children_with_their_national_ids(registry: CivilRegistryConnector):
+    answer = registry.fetch(SubjectRef(MARIA), "wards", ["wards"])
+    assert answer == {"wards": [{
+        "national_id": NIKOLA,
+        "given_name": "Никола",
+        "middle_name": None,
+        "family_name": "Петров",
+        "birth_date": "2021-06-21",
+    }]}
+    assert registry.fetch(SubjectRef(ELENA), "wards", ["wards"]) == {"wards": []}
+    with pytest.raises(SubjectNotFound):
+        registry.fetch(SubjectRef(IVAN), "wards", ["wards"])
+
+
 def test_children_of_someone_who_is_not_a_parent_is_an_empty_list(
     registry: CivilRegistryConnector,
 ):
@@ -160,7 +174,7 @@ def test_children_of_someone_who_is_not_a_parent_is_an_empty_list(
         }
 
 
-@pytest.mark.parametrize("resource", ["person", "household", "children"])
+@pytest.mark.parametrize("resource", ["person", "household", "children", "wards"])
 def test_an_unknown_person_is_not_found(registry: CivilRegistryConnector, resource: str):
     fields = list(registry.describe().resources[resource].fields)
     with pytest.raises(SubjectNotFound) as raised:
