@@ -22,7 +22,7 @@ from connectors import civil_registry
 from consent import egn
 from consent.guardianship import CITY_TIMEZONE, coming_of_age_at
 from consent.ledger import ledger_size
-from consent.models import Consent, Guardianship, Subject
+from consent.models import Consent, Guardianship, LedgerEntry, Subject
 from tests.flows import CITIZEN_PASSWORD, Flow, basic, create_citizen, csrf_token
 
 PERSON = "/api/v1/data/civil_registry/person"
@@ -395,3 +395,52 @@ def test_a_child_born_18_years_ago_is_no_ward(app, broker, demo, household):
     flow = Flow(_client(app), _service(demo), household.parents[0])
     _url, html = _request_page(flow)
     assert 'name="subject"' not in html
+
+
+def test_the_ledger_says_a_guardian_decided_and_acted(app, broker, demo, household):
+    flow = Flow(_client(app), _service(demo), household.parents[0])
+    tokens = _decide_for_child(flow, broker, household)
+    consent_id = tokens["consent_id"]
+    page = flow.client.get(f"/wallet/consents/{consent_id}").get_data(as_text=True)
+    assert flow.client.post(f"/wallet/consents/{consent_id}/pause",
+                            data={"csrf_token": csrf_token(page)}).status_code == 302
+    with broker.db.sessions() as session:
+        entries = {row.event: json.loads(row.entry) for row in session.scalars(
+            select(LedgerEntry).where(LedgerEntry.consent_id == consent_id))}
+    assert entries["consent:granted"]["by"] == "guardian"
+    assert entries["consent:paused"]["by"] == "guardian"
+    # The entries name the child (by pseudonym), never which parent acted.
+    assert entries["consent:granted"]["subject"] == _consent(broker, consent_id).subject_pseudonym
+
+
+def test_the_parent_is_told_of_the_first_read_of_the_childs_data(app, broker, demo, household):
+    from broker.mail import run_once
+    from consent.models import Notification
+
+    flow = Flow(_client(app), _service(demo), household.parents[0])
+    tokens = _decide_for_child(flow, broker, household)
+    read = flow.client.get(PERSON, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert read.status_code == 200
+    run_once(app)
+    with broker.db.sessions() as session:
+        told = set(session.scalars(select(Notification.subject_id).where(
+            Notification.consent_id == tokens["consent_id"],
+            Notification.kind == "first_read")))
+    # The child, and the parent in charge (the other parent once the registry was read for
+    # them: guardianships are synced per parent).
+    assert {_ward_id(broker, household), household.parents[0]["id"]} <= told
+    assert told <= {_ward_id(broker, household), household.parents[0]["id"],
+                    household.parents[1]["id"]}
+    page = flow.client.get("/wallet/notifications").get_data(as_text=True)
+    assert "data for the first time under their consent" in page
+
+
+def test_no_service_may_ask_for_the_wards_resource(app, demo):
+    flow = Flow(_client(app), _service(demo), demo["citizens"][0], details=[{
+        "type": "personal_data", "connector": "civil_registry", "resource": "wards",
+        "fields": ["wards"], "actions": ["read"], "purpose": "kindergarten_enrolment",
+        "duration": "P30D"}])
+    flow.sign_in()
+    response = flow.client.get(flow.authorize_query())
+    assert response.status_code == 302
+    assert "error=invalid_authorization_details" in response.headers["Location"]
