@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from consent.ledger import LedgerEvent, append_entry
 from consent.models import Consent, ConsentStatus, ErasureRequest, Service
+from consent.notifications import NotificationKind, notify
 
 #: A service received data only under a consent that was granted at some point.
 ONCE_GRANTED = (
@@ -98,7 +99,8 @@ def acknowledge(
     """The service confirms it erased what it received; return the request and whether this
     call acknowledged it (False: it was acknowledged before, nothing changes).
 
-    The update is conditional, so two racing acknowledgements append one entry.
+    The update is conditional, so two racing acknowledgements append one entry and notify
+    the citizen (and the parents of a minor) once.
     """
     request = _of_service(session, service_id, request_id)
     if request.acknowledged_at is not None:
@@ -134,6 +136,15 @@ def acknowledge(
     )
     request.acknowledged_at = now
     request.acknowledged_ledger_index = index
+    notify(
+        session,
+        subject_id=consent.subject_id,
+        kind=NotificationKind.ERASURE_ACKNOWLEDGED,
+        dedupe_key=f"erasure_acknowledged:{request.id}",
+        consent_id=consent.id,
+        details={"service": service.client_id},
+        now=now,
+    )
     return request, True
 
 

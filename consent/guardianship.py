@@ -175,15 +175,10 @@ Notifier = Callable[..., None]
 def notify_coming_of_age(
     session: Session, *, guardian_id: int, ward_id: int, now: datetime
 ) -> None:
-    """Notify the child and the parent that the parent's control has ended.
+    """Notify the child and the parent that the parent's control has ended (once each)."""
+    # consent.notifications imports this module (for ``in_force``): imported here, not above.
+    from consent.notifications import NotificationKind, notify
 
-    Waits on consent.notifications (written alongside); once it exists, this is the line:
-    ``notify(session, subject_id=..., kind=NotificationKind.COMING_OF_AGE, ...)`` for each.
-    """
-    try:
-        from consent.notifications import NotificationKind, notify  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return
     for subject_id, role in ((ward_id, "ward"), (guardian_id, "guardian")):
         notify(
             session,
@@ -192,6 +187,7 @@ def notify_coming_of_age(
             dedupe_key=f"coming-of-age:{ward_id}",
             details={"role": role},
             now=now,
+            include_guardians=False,
         )
 
 

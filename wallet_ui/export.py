@@ -44,6 +44,7 @@ from consent.models import Consent, Notification, Purpose, Receipt, Service, Sub
 from consent.types import utcnow
 from wallet_ui.history import ReadView, _iso, _Namer, _read_json
 from wallet_ui.mydata import own_reads, views_of, window_in_words
+from wallet_ui.notifications import describer
 from wallet_ui.views import (
     _broker,
     _effective_status,
@@ -226,6 +227,7 @@ def _export_html(subject: Subject) -> Iterator[str]:
             "receipts": Peeked(receipts_of(session, subject.id)),
             "reads": Peeked(reads),
             "notifications": Peeked(notifications_of(session, subject.id)),
+            "describe": describer(session, locale),
             "own_sources": lambda: views_of(own_reads(subject), locale),
             "status_of": lambda consent: _effective_status(consent, now),
             "scope_of": _scope_view, "window_in_words": window_in_words,

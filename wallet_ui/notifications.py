@@ -8,6 +8,7 @@ unread ones are marked. ``POST /wallet/notifications/read`` marks them all read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +74,22 @@ def service_names(session: Any, notices: list[Notification], locale: str) -> dic
         .where(Service.client_id.in_(client_ids))
     ).all()
     return {client_id: (bg if locale == "bg" else en) for client_id, bg, en in rows}
+
+
+def describer(session: Any, locale: str) -> Callable[[Notification], str]:
+    """:func:`notice_text` for notices read one by one (a streamed export): each service's
+    name is looked up once."""
+    names: dict[str, str] = {}
+    looked_up: set[str] = set()
+
+    def describe(notice: Notification) -> str:
+        client_id = notice.details.get("service") or ""
+        if client_id and client_id not in looked_up:
+            names.update(service_names(session, [notice], locale))
+            looked_up.add(client_id)
+        return notice_text(notice, names.get(client_id))
+
+    return describe
 
 
 def _before(raw: str | None) -> tuple[datetime, int] | None:

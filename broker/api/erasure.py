@@ -27,7 +27,6 @@ from consent.erasure_requests import (
     one_for_service,
 )
 from consent.models import Consent, Service
-from consent.notifications import NotificationKind, notify
 from consent.types import utcnow
 
 bp = Blueprint("erasure", __name__, url_prefix="/api/v1/erasure-requests")
@@ -132,17 +131,12 @@ def acknowledge_request(request_id: str) -> Response:
     now = utcnow()
     with broker.db.writing() as session:
         try:
-            row, acknowledged_now = acknowledge(session, _service_id(session), request_id,
-                                                now=now)
+            row, _acknowledged_now = acknowledge(session, _service_id(session), request_id,
+                                                 now=now)
         except UnknownErasureRequest:
             return _not_found(request_id)
         consent = session.get(Consent, row.consent_id)
         assert consent is not None
-        if acknowledged_now:
-            notify(session, subject_id=consent.subject_id,
-                   kind=NotificationKind.ERASURE_ACKNOWLEDGED,
-                   dedupe_key=f"erasure_acknowledged:{row.id}", consent_id=consent.id,
-                   details={"service": g.client_id}, now=now)
         view = ServiceView(row, consent.subject_pairwise)
         session.commit()
         return _json(_as_json(view))

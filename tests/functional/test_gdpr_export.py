@@ -181,3 +181,12 @@ def test_lists_are_read_in_keyset_chunks(history: dict[str, Any], broker: Any) -
         assert [consent.id for consent, _s, _p in consents_of(session, subject_id, chunk=1)] \
             == [history["withdrawn"], history["active"]]
         assert len(list(receipts_of(session, subject_id, chunk=1))) == 3
+
+
+def test_the_printable_export_says_each_notice_in_words(history: dict[str, Any]) -> None:
+    client = history["client"]
+    client.get(Flow(client, history["service"], history["citizen"]).authorize_query())
+    html = client.get("/wallet/export.html").get_data(as_text=True)
+    assert ">What happened</th>" in html
+    assert "Kindergartens asked for your data." in html
+    assert "<td>request</td>" not in html  # not the raw code

@@ -63,15 +63,18 @@ def _events(broker: Any, consent_id: str, event: LedgerEvent) -> list[dict[str, 
     return [json.loads(row) for row in rows]
 
 
+def _shown_end(page: str) -> str:
+    """The end date the extend form carries (what the citizen saw)."""
+    marker = 'name="expires_at" value="'
+    start = page.index(marker) + len(marker)
+    return page[start:page.index('"', start)]
+
+
 def _extend(client: Any, consent_id: str, expires_at: str | None = None) -> Any:
     page = _page(client, consent_id)
-    shown = expires_at
-    if shown is None:
-        marker = 'name="expires_at" value="'
-        start = page.index(marker) + len(marker)
-        shown = page[start:page.index('"', start)]
     return client.post(f"/wallet/consents/{consent_id}/extend",
-                       data={"csrf_token": csrf_token(page), "expires_at": shown})
+                       data={"csrf_token": csrf_token(page),
+                             "expires_at": expires_at or _shown_end(page)})
 
 
 # --- extending ----------------------------------------------------------------------------------
@@ -117,10 +120,7 @@ def test_the_extension_receipt_verifies_offline(flow, broker, client):
 
 def test_a_double_submit_extends_once(flow, broker, client):
     consent_id = _consent_id(flow.tokens())
-    page = _page(client, consent_id)
-    marker = 'name="expires_at" value="'
-    start = page.index(marker) + len(marker)
-    shown = page[start:page.index('"', start)]
+    shown = _shown_end(_page(client, consent_id))
     first = _extend(client, consent_id, shown)
     second = _extend(client, consent_id, shown)
     assert first.status_code == second.status_code == 302
