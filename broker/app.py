@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Request, Response, json, request
@@ -15,31 +14,16 @@ from werkzeug.exceptions import HTTPException
 from broker.config import Settings, load_settings
 from broker.db import Database
 from broker.guardians import Guardians
-from broker.keys import Keys, load_keys
+from broker.keys import load_keys
 from broker.own_data import OwnDataReader
+from broker.parts import EXTENSION, Broker
 from broker.problems import problem
 from broker.sources import build_connectors
 from connectors.limits import CITY_TIMEZONE
-from connectors.registry import ConnectorRegistry
 from consent.lifecycle import DomainContext
 from consent.receipts import ReceiptSigner
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Broker:
-    """One broker's parts, built once per app and handed to the views."""
-
-    settings: Settings
-    db: Database
-    keys: Keys
-    connectors: ConnectorRegistry
-    domain: DomainContext
-    #: Reads what the sources hold about the signed-in citizen (the wallet's "My data").
-    own_data: OwnDataReader
-    #: A citizen's minor children, read from the registry (consent.guardianship).
-    guardians: Guardians
 
 
 def build_broker(settings: Settings) -> Broker:
@@ -85,7 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(config)
     app.session_interface = WalletOnlySessionInterface()
-    app.extensions["serdika"] = broker
+    app.extensions[EXTENSION] = broker
     broker.db.init_app(app)
 
     csrf = CSRFProtect(app)

@@ -20,18 +20,15 @@ import click
 from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
+from broker.parts import EXTENSION, Broker, current_broker
 from consent import export
 from consent.transparency import SignedTreeHead
 
 
-def _broker() -> Any:
-    return current_app.extensions["serdika"]
-
-
-def _live_broker() -> Any:
+def _live_broker() -> Broker:
     """The broker of the app being run, created here when the command had none pushed."""
     if current_app:
-        return _broker()
+        return current_broker()
     ctx = click.get_current_context()
     info = ctx.find_object(ScriptInfo)
     if info is not None and info.create_app is not None:
@@ -41,7 +38,7 @@ def _live_broker() -> Any:
 
         app = create_app()
     ctx.with_resource(app.app_context())
-    return app.extensions["serdika"]
+    return app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
 @click.group("audit")
@@ -116,7 +113,7 @@ def export_command(fmt: str, since: str | None, until: str | None, service: str 
     tree, not that none is missing.
     """
     filters = export.ExportFilter(_when(since, "--since"), _when(until, "--until"), service)
-    broker = _broker()
+    broker = current_broker()
     head = _fresh_head(broker)
     jwk = broker.keys.public_jwk()
     if jwk.get("kid") != head.key_id:

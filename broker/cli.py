@@ -10,14 +10,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from broker.parts import current_broker
 from consent.accounts import AccountError, create_subject
 from consent.catalogue import RegistrationError, register_service
 from consent.lifecycle import expire_due_consents
 from consent.types import utcnow
-
-
-def _broker() -> Any:
-    return current_app.extensions["serdika"]
 
 
 def _emit(data: Any, as_json: bool) -> None:
@@ -40,7 +37,7 @@ def db_upgrade(revision: str) -> None:
     """Run the migrations up to REVISION."""
     from broker.migrate import upgrade
 
-    upgrade(_broker().settings.database_url, revision)
+    upgrade(current_broker().settings.database_url, revision)
     click.echo("database is up to date", err=True)
 
 
@@ -61,7 +58,7 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
     """Create the demo citizens, services, auditor and registry data (idempotent)."""
     from broker.demo import holds_other_data, seed
 
-    broker = _broker()
+    broker = current_broker()
     with broker.db.sessions() as session:
         if if_new and holds_other_data(session):
             click.echo("The database holds data of its own: no demo data added.", err=True)
@@ -92,7 +89,7 @@ def demo_load(entries: int, batch: int, no_sequence: bool, as_json: bool) -> Non
     """Fill the ledger with ENTRIES synthetic data reads, then sequence them (benchmarks)."""
     from broker.demo_load import load
 
-    result = load(_broker(), entries, batch=batch, sequence=not no_sequence,
+    result = load(current_broker(), entries, batch=batch, sequence=not no_sequence,
                   progress=lambda line: click.echo(line, err=True))
     total = result.append_seconds + result.sequence_seconds
     _emit({"entries": result.entries, "first_index": result.first_index,
@@ -122,7 +119,7 @@ def service_add(name: str, name_en: str | None, organisation: str | None,
                 redirect_uris: tuple[str, ...], purposes: tuple[str, ...],
                 client_id: str | None, sandbox: bool, as_json: bool) -> None:
     """Register a service; its secret is shown once and stored hashed."""
-    broker = _broker()
+    broker = current_broker()
     with broker.db.sessions() as session:
         try:
             service, secret = register_service(
@@ -155,7 +152,7 @@ def citizen_add(username: str, national_id: str, password_stdin: bool, locale: s
                 as_json: bool) -> None:
     """Create a wallet account for USERNAME."""
     password = sys.stdin.readline().rstrip("\r\n")
-    broker = _broker()
+    broker = current_broker()
     with broker.db.sessions() as session:
         try:
             subject = create_subject(session, broker.keys.keyring, username=username,
@@ -179,7 +176,7 @@ def citizen_erase(username: str, yes: bool, as_json: bool) -> None:
     from consent.erasure import erase_subject
     from consent.models import Subject
 
-    broker = _broker()
+    broker = current_broker()
     if not yes:
         click.confirm(f"Erase the wallet of {username!r}? This cannot be undone", abort=True)
     with broker.db.sessions() as session, broker.db.writing(session):
@@ -202,7 +199,7 @@ def consents_group() -> None:
 @with_appcontext
 def consents_expire(as_json: bool) -> None:
     """Record the expiry of every consent past its end (run it from cron or a timer)."""
-    broker = _broker()
+    broker = current_broker()
     with broker.db.sessions() as session, broker.db.writing(session):
         count = expire_due_consents(session, now=utcnow())
     _emit({"expired": count}, as_json)
@@ -220,7 +217,7 @@ def guardianship_hand_over(as_json: bool) -> None:
     """End the parents' control of children who came of age (run it daily from cron)."""
     from consent.guardianship import hand_over_due
 
-    broker = _broker()
+    broker = current_broker()
     with broker.db.sessions() as session, broker.db.writing(session):
         count = hand_over_due(session, broker.keys.keyring, now=utcnow())
     _emit({"handed_over": count}, as_json)
@@ -234,7 +231,7 @@ def serve(bind: str | None, workers: int | None) -> None:
     """Serve the broker and the wallet with gunicorn."""
     from broker.serve import run
 
-    broker = _broker()
+    broker = current_broker()
     settings = broker.settings
     if settings.connectors_file is None and not settings.production:
         from broker.sources import start_demo_sandbox
@@ -261,7 +258,7 @@ def ledger_sequence(as_json: bool) -> None:
     """Integrate waiting entries into the tree and sign a head (the servers do this too)."""
     from broker.sequencer import sequence_once
 
-    head = sequence_once(_broker())
+    head = sequence_once(current_broker())
     if head is None:
         raise click.ClickException("another sequencer holds the lock; try again")
     _emit(head.as_json(), as_json)
@@ -278,7 +275,6 @@ def notifications_group() -> None:
 def notifications_run(as_json: bool) -> None:
     """Find first reads and consents about to end, then e-mail what waits (workers run this
     every SERDIKA_NOTIFY_INTERVAL seconds; cron can too)."""
-    from flask import current_app
 
     from broker.mail import run_once
 

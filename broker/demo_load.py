@@ -24,7 +24,7 @@ from consent.transparency import SignedTreeHead
 from consent.types import utcnow
 
 if TYPE_CHECKING:
-    from broker.app import Broker
+    from broker.parts import Broker
 
 DEFAULT_BATCH = 5000
 _HEAD = cast(Table, LedgerHead.__table__)

@@ -19,7 +19,7 @@ from consent.transparency import SignedTreeHead, latest_head, publish_head
 from consent.types import utcnow
 
 if TYPE_CHECKING:
-    from broker.app import Broker
+    from broker.parts import Broker
 
 log = logging.getLogger(__name__)
 

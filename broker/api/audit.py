@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context
 from sqlalchemy import select
 
 from broker.api.tokens import requires_scope
 from broker.checkpoint import checkpoint_note
+from broker.parts import current_broker
 from broker.problems import problem
 from broker.sequencer import current_head
 from consent import transparency
@@ -27,9 +28,6 @@ AUDIT_SCOPE = "audit:read"
 ENTRY_PAGE = 1000
 MAX_INDEX = 2**62
 
-
-def _broker() -> Any:
-    return current_app.extensions["serdika"]
 
 
 def _b64(data: bytes) -> str:
@@ -83,7 +81,7 @@ def bad_argument(error: BadArgument) -> Response:
 
 @bp.get("/tree-head")
 def tree_head() -> Response:
-    head = current_head(_broker())
+    head = current_head(current_broker())
     if head is None:
         return problem(503, "No tree head yet", "The ledger has no signed head yet.",
                        headers={"Retry-After": "2"})
@@ -94,7 +92,7 @@ def tree_head() -> Response:
 
 @bp.get("/checkpoint")
 def checkpoint() -> Response:
-    broker = _broker()
+    broker = current_broker()
     head = current_head(broker)
     if head is None:
         return problem(503, "No tree head yet", "The ledger has no signed head yet.",
@@ -114,7 +112,7 @@ def _integrated_size(session: Any) -> int:
 def inclusion() -> Response:
     index = _int_arg("index")
     size = _int_arg("tree_size", minimum=1)
-    with _broker().db.sessions() as session:
+    with current_broker().db.sessions() as session:
         available = _integrated_size(session)
         if size > available:
             raise BadArgument(f"'tree_size' {size} is beyond the tree ({available} entries).")
@@ -129,7 +127,7 @@ def inclusion() -> Response:
 def consistency() -> Response:
     first = _int_arg("first", minimum=1)
     second = _int_arg("second", minimum=1)
-    with _broker().db.sessions() as session:
+    with current_broker().db.sessions() as session:
         available = _integrated_size(session)
         if second > available:
             raise BadArgument(f"'second' {second} is beyond the tree ({available} entries).")
@@ -158,7 +156,7 @@ def entries() -> Response:
         filters.append(LedgerEntry.recorded_at >= since)
     if until := _time_arg("until"):
         filters.append(LedgerEntry.recorded_at < until)
-    broker = _broker()
+    broker = current_broker()
 
     def lines() -> Iterator[str]:
         position = start
@@ -186,7 +184,7 @@ def entries() -> Response:
 def consent_history(consent_id: str) -> Response:
     if not (0 < len(consent_id) <= 40 and consent_id.isascii() and consent_id.isprintable()):
         return problem(404, "No such consent", code="not_found")
-    broker = _broker()
+    broker = current_broker()
     head = current_head(broker)
     with broker.db.sessions() as session:
         rows = session.execute(

@@ -14,10 +14,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, Response, g, request, url_for
 from sqlalchemy import select
 
 from broker.api.tokens import requires_scope
+from broker.parts import current_broker
 from broker.problems import problem
 from consent.erasure_requests import (
     ServiceView,
@@ -33,9 +34,6 @@ bp = Blueprint("erasure", __name__, url_prefix="/api/v1/erasure-requests")
 ERASURE_SCOPE = "erasure:manage"
 PAGE = 100
 
-
-def _broker() -> Any:
-    return current_app.extensions["serdika"]
 
 
 def _json(body: Any) -> Response:
@@ -102,7 +100,7 @@ def list_requests() -> Response:
         after = _after(request.args.get("after"))
     except ValueError as error:
         return problem(400, "Bad argument", str(error), code="invalid_request")
-    with _broker().db.sessions() as session:
+    with current_broker().db.sessions() as session:
         views = for_service(session, _service_id(session), pending_only=status == "pending",
                             after=after, limit=PAGE + 1)
     body: dict[str, Any] = {"erasure_requests": [_as_json(view) for view in views[:PAGE]]}
@@ -115,7 +113,7 @@ def list_requests() -> Response:
 @bp.get("/<request_id>")
 @requires_scope(ERASURE_SCOPE)
 def show_request(request_id: str) -> Response:
-    with _broker().db.sessions() as session:
+    with current_broker().db.sessions() as session:
         try:
             view = one_for_service(session, _service_id(session), request_id)
         except UnknownErasureRequest:
@@ -127,7 +125,7 @@ def show_request(request_id: str) -> Response:
 @requires_scope(ERASURE_SCOPE)
 def acknowledge_request(request_id: str) -> Response:
     """The service confirms the erasure; a repeat changes nothing and answers the same."""
-    broker = _broker()
+    broker = current_broker()
     now = utcnow()
     with broker.db.writing() as session:
         try:

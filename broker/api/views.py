@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, json, request
 
 from broker.api.tokens import TokenRefused, bearer_from, read_grant
+from broker.parts import current_broker
 from broker.prepared import append_prepared, give_back_read, take_read
 from broker.problems import insufficient_scope, invalid_token, missing_token, problem
 from connectors.base import ConnectorError, Constraints, SourceUnavailable, SubjectRef
@@ -40,13 +41,10 @@ REFUSALS = {
 }
 
 
-def _broker():  # type: ignore[no-untyped-def]
-    return current_app.extensions["serdika"]
-
 
 @bp.get("/data/<connector>/<resource>")
 def read_data(connector: str, resource: str) -> Response:
-    broker = _broker()
+    broker = current_broker()
     now = utcnow()
     try:
         grant = read_grant(broker.db.raw, broker.db.dialect, bearer_from(request), now)

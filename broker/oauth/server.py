@@ -34,8 +34,8 @@ from consent.requests import DETAILS_TYPE
 from consent.types import utcnow
 
 if TYPE_CHECKING:
-    from broker.app import Broker
     from broker.db import Database
+    from broker.parts import Broker
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
