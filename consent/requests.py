@@ -15,13 +15,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import isodate
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from connectors.base import ConnectorDescription
 from consent.constraints import NO_LIMITS, ConstraintsSchema, GrantedLimits
+
+if TYPE_CHECKING:
+    from consent.models import Consent
 
 DETAILS_TYPE = "personal_data"
 SUPPORTED_ACTIONS = ("read",)
@@ -303,3 +306,18 @@ def _describe(messages: Any) -> str:
 
     walk(messages, "authorization_details")
     return "; ".join(parts)[:500]
+
+
+@dataclass
+class GrantedSubject:
+    """What a token is issued for: the citizen a request was granted for, and their consent.
+
+    It is Authlib's "grant user" (``get_user_id``), handed from the wallet's consent page to the
+    authorization server.
+    """
+
+    subject_id: int
+    consent: Consent
+
+    def get_user_id(self) -> int:
+        return self.subject_id

@@ -33,7 +33,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from broker.oauth.grants import GrantedSubject
 from broker.sequencer import current_head
 from consent.accounts import authenticate
 from consent.catalogue import LEGAL_BASES
@@ -56,6 +55,7 @@ from consent.lifecycle import (
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
 from consent.notifications import NotificationKind, notify
 from consent.receipts import ReceiptNotCovered, bundle_for
+from consent.requests import GrantedSubject
 from consent.types import utcnow
 from wallet_ui import LANG_COOKIE, LOCALES
 from wallet_ui.auth import (

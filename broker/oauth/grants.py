@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from consent.decisions import Reason, decide_access
 from consent.models import Consent
 from consent.requests import (
     AccessRequest,
+    GrantedSubject,
     InvalidAuthorizationDetails,
     parse_authorization_details,
     parse_scope_shorthand,
@@ -46,17 +46,6 @@ def safe_description(text: str) -> str:
     return "".join(
         char if " " <= char <= "~" and char not in '"\\' else "?" for char in text
     )
-
-
-@dataclass
-class GrantedSubject:
-    """What a token is issued for: a citizen and the consent they gave."""
-
-    subject_id: int
-    consent: Consent
-
-    def get_user_id(self) -> int:
-        return self.subject_id
 
 
 class S256CodeChallenge(CodeChallenge):

@@ -19,7 +19,6 @@ from broker.oauth.clients import query_client
 from broker.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
-    GrantedSubject,
     RefreshTokenGrant,
     S256CodeChallenge,
     new_family_id,
@@ -30,7 +29,7 @@ from broker.prepared import Prepared
 from consent.crypto import new_secret, token_hash
 from consent.decisions import STATE_COLUMNS, ConsentState, evaluate
 from consent.models import Consent, Service
-from consent.requests import DETAILS_TYPE
+from consent.requests import DETAILS_TYPE, GrantedSubject
 from consent.types import utcnow
 
 if TYPE_CHECKING:
