@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
+from broker.api.read_ports import read_ports
 from broker.config import Settings, load_settings
 from broker.db import Database
 from broker.guardians import Guardians
@@ -40,6 +41,7 @@ def build_broker(settings: Settings) -> Broker:
                                                          settings.issuer)),
         own_data=OwnDataReader(connectors, keys.keyring),
         guardians=Guardians(connectors, keys.keyring, settings.guardianship_source),
+        reads=read_ports(db, keys.keyring, connectors),
     )
 
 

@@ -12,6 +12,7 @@ from broker.guardians import Guardians
 from broker.keys import Keys
 from broker.own_data import OwnDataReader
 from connectors.registry import ConnectorRegistry
+from consent.access import ReadPorts
 from consent.lifecycle import DomainContext
 
 EXTENSION = "serdika"
@@ -30,6 +31,8 @@ class Broker:
     own_data: OwnDataReader
     #: A citizen's minor children, read from the registry (consent.guardianship).
     guardians: Guardians
+    #: The data read's ports over the prepared hot-path statements (consent.access).
+    reads: ReadPorts
 
 
 def current_broker() -> Broker:

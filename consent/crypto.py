@@ -43,6 +43,16 @@ class Keyring:
         return hmac.new(self.index_key, value.encode(), hashlib.sha256).digest()
 
 
+def subject_context(subject_id: int) -> bytes:
+    """The context a subject's sealed values are bound to: their row, so none moves to another."""
+    return b"subject:%d" % subject_id
+
+
+def open_national_id(keyring: Keyring, sealed: bytes, subject_id: int) -> str:
+    """Open a subject's sealed national identifier."""
+    return keyring.open(sealed, subject_context(subject_id)).decode()
+
+
 def new_subject_key() -> bytes:
     return secrets.token_bytes(32)
 

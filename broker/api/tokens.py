@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from flask import Request, current_app, g, request
+from flask import Request, g, request
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Dialect
 
 from broker.oauth.models import Token
+from broker.parts import current_broker
 from broker.prepared import Prepared
 from broker.problems import insufficient_scope, invalid_token, missing_token
+from consent.access import AccessGrant, TokenRefused
 from consent.crypto import token_hash
 from consent.decisions import STATE_COLUMNS, ConsentState
 from consent.models import Consent, Service, Subject
@@ -46,23 +47,6 @@ _READ_GRANT = Prepared(
 )
 
 
-class TokenRefused(Exception):
-    def __init__(self, detail: str, missing: bool = False) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.missing = missing
-
-
-@dataclass(frozen=True)
-class Grant:
-    """A live access token with its consent's state, as read in one statement."""
-
-    client_id: str
-    consent_id: str | None
-    consent: ConsentState | None
-    sealed_national_id: bytes | None
-
-
 def bearer_from(request: Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -74,7 +58,7 @@ def bearer_from(request: Request) -> str:
     return value
 
 
-def read_grant(connection: Any, dialect: Dialect, token: str, now: datetime) -> Grant:
+def read_grant(connection: Any, dialect: Dialect, token: str, now: datetime) -> AccessGrant:
     """Return the token's grant, or raise :class:`TokenRefused` for an unusable token."""
     row = _READ_GRANT.one_or_none(connection, dialect, digest=token_hash(token))
     if row is None:
@@ -87,7 +71,7 @@ def read_grant(connection: Any, dialect: Dialect, token: str, now: datetime) -> 
         raise TokenRefused("The access token has expired.")
     # The consent's columns are NULL when the token has none or its row is gone.
     state = ConsentState(*state_values) if state_values[0] is not None else None
-    return Grant(client_id, consent_id, state, sealed)
+    return AccessGrant(client_id, consent_id, state, sealed)
 
 
 _READ_SCOPED = Prepared(
@@ -124,7 +108,7 @@ def requires_scope(scope: str) -> Callable[[Callable[..., Any]], Callable[..., A
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            db = current_app.extensions["serdika"].db
+            db = current_broker().db
             try:
                 g.client_id = read_scoped_token(
                     db.raw, db.dialect, bearer_from(request), scope, utcnow()

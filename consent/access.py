@@ -1,0 +1,330 @@
+"""Read a citizen's personal data for a service: the use case behind the data API.
+
+One call answers one read, ``GET /api/v1/data/<connector>/<resource>``::
+
+    token ──> AccessTokens.grant ──> evaluate (consent.decisions) ──> Sources.locate
+          ──> resolve_read (consent.constraints) ──> ReadQuotas.take
+          ──> open the national id (Keyring) ──> connector.fetch ──> enforce (connectors.limits)
+          ──> ReadLedger.append (data:read)  ──> ReadResult
+
+Every step that refuses returns a :class:`Refusal`; a refusal that can be tied to a live
+consent is written to the ledger as ``data:read_refused`` with its reason, so the citizen sees
+it in their access history. Refusals of unusable tokens, and malformed requests, are not
+written: they name no consent, and would let anyone fill the ledger.
+
+The collaborators are small protocols (:class:`ReadPorts`); the broker implements them over its
+prepared statements (``broker.read_ports``), and tests may implement them in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from connectors.base import (
+    Connector,
+    ConnectorError,
+    Constraints,
+    ResourceDescription,
+    SourceUnavailable,
+    SubjectRef,
+)
+from connectors.limits import city_zone, enforce
+from consent.constraints import (
+    BadReadParameters,
+    GrantedLimits,
+    ReadRefused,
+    parse_read_parameters,
+    resolve_read,
+)
+from consent.crypto import Keyring, open_national_id
+from consent.decisions import ConsentState, Decision, Reason, evaluate
+from consent.ledger import LedgerEvent
+
+log = logging.getLogger(__name__)
+
+_FIELD_LIST = re.compile(r"^[a-z][a-z0-9_]{0,63}(,[a-z][a-z0-9_]{0,63}){0,63}$")
+
+#: What a service is told for each refusal of the decision (consent.decisions.Reason).
+REFUSALS = {
+    Reason.UNKNOWN_CONSENT: "The consent behind this token does not exist.",
+    Reason.WRONG_CLIENT: "The token was not issued to this client.",
+    Reason.NOT_ACTIVE: "The consent behind this token is not active.",
+    Reason.PAUSED: "The citizen has paused this consent.",
+    Reason.REVOKED: "The citizen revoked the consent behind this token.",
+    Reason.EXPIRED: "The consent behind this token has expired.",
+    Reason.RESOURCE_NOT_GRANTED: "The consent does not cover this resource.",
+    Reason.FIELD_NOT_GRANTED: "The consent does not cover every field asked for.",
+}
+
+#: Retry-After for a connector that this node does not have (another node may).
+UNCONFIGURED_RETRY_AFTER = 30
+
+
+# --- the ports -------------------------------------------------------------------------------
+
+class TokenRefused(Exception):
+    """The access token cannot be used: absent, malformed, unknown, expired or revoked."""
+
+    def __init__(self, detail: str, missing: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """A live access token with its consent's state, as read in one statement."""
+
+    client_id: str
+    consent_id: str | None
+    consent: ConsentState | None
+    sealed_national_id: bytes | None
+
+
+class AccessTokens(Protocol):
+    def grant(self, token: str, now: datetime) -> AccessGrant:
+        """Return the live token's grant, or raise :class:`TokenRefused`."""
+
+
+class ReadQuotas(Protocol):
+    def take(self, consent_id: str, connector: str, resource: str, max_reads: int,
+             period: timedelta, now: datetime) -> int | None:
+        """Count one read; None when it may go ahead, else seconds until one is allowed."""
+
+    def give_back(self, consent_id: str, connector: str, resource: str) -> None:
+        """Return the unit of a read that failed at the source."""
+
+
+class ReadLedger(Protocol):
+    def append(self, event: LedgerEvent, *, at: datetime, consent_id: str, service: str,
+               details: dict[str, Any]) -> int:
+        """Append one entry; return its index."""
+
+
+@dataclass(frozen=True)
+class Source:
+    connector: Connector
+    resource: ResourceDescription
+
+
+class Sources(Protocol):
+    def locate(self, connector: str, resource: str) -> Source | None:
+        """The connector serving ``resource`` on this node, or None."""
+
+
+@dataclass(frozen=True)
+class ReadPorts:
+    tokens: AccessTokens
+    quotas: ReadQuotas
+    ledger: ReadLedger
+    sources: Sources
+    keyring: Keyring
+
+
+# --- the request and its outcomes ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """One read as the service sent it: its token, what it names, and its query parameters
+    (``fields``, ``from``, ``to``, ``granularity``), still unparsed."""
+
+    token: str
+    connector: str
+    resource: str
+    parameters: Mapping[str, str]
+
+
+class RefusalKind(StrEnum):
+    """How a refusal reaches the service: the RFC 6750 error, or a problem type."""
+
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 (an error code, not a secret)
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    INVALID_REQUEST = "invalid_request"
+    SOURCE_ERROR = "source_error"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    kind: RefusalKind
+    detail: str | None
+    #: The problem's title and status where the kind does not fix them (source errors, 400s).
+    title: str | None = None
+    status: int | None = None
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    consent_id: str
+    #: The citizen's pairwise pseudonym for this service.
+    subject: str
+    resource: str
+    data: dict[str, Any]
+    #: The resolved window of a dated or series read: ``from``, ``to``, ``granularity``.
+    window: dict[str, str]
+
+    def body(self) -> dict[str, Any]:
+        """The JSON answer of the data API."""
+        return {"consent_id": self.consent_id, "subject": self.subject,
+                "resource": self.resource, "data": self.data, **self.window}
+
+
+# --- the use case ----------------------------------------------------------------------------
+
+def read_personal_data(ports: ReadPorts, request: ReadRequest,
+                       now: datetime) -> ReadResult | Refusal:
+    """Read what the consent behind ``request.token`` allows, and record it in the ledger."""
+    try:
+        grant = ports.tokens.grant(request.token, now)
+    except TokenRefused as refused:
+        return Refusal(RefusalKind.INVALID_TOKEN, refused.detail)
+    if grant.consent_id is None:
+        return Refusal(RefusalKind.INSUFFICIENT_SCOPE,
+                       "This token carries no consent; it cannot read personal data.")
+    fields = _field_list(request.parameters.get("fields"))
+    if isinstance(fields, Refusal):
+        return fields
+
+    decision = evaluate(grant.consent, client_id=grant.client_id, now=now,
+                        connector=request.connector, resource=request.resource, fields=fields)
+    read = _Read(ports, request, grant.client_id, decision, now)
+    if not decision.allowed:
+        read.record_refusal(decision.reason, fields)
+        kind = (RefusalKind.INVALID_TOKEN if decision.reason.ends_consent
+                else RefusalKind.INSUFFICIENT_SCOPE)
+        return Refusal(kind, REFUSALS[decision.reason])
+    return read.go(grant.sealed_national_id)
+
+
+def _field_list(value: str | None) -> list[str] | Refusal | None:
+    if value is None:
+        return None
+    if not _FIELD_LIST.match(value):
+        return Refusal(RefusalKind.INVALID_REQUEST,
+                       "Give field names separated by commas, such as fields=a,b.",
+                       title="Bad 'fields' parameter", status=400)
+    return value.split(",")
+
+
+@dataclass
+class _Read:
+    """A read the consent allows, from the source to the ledger."""
+
+    ports: ReadPorts
+    request: ReadRequest
+    client_id: str
+    decision: Decision
+    now: datetime
+
+    @property
+    def state(self) -> ConsentState:
+        assert self.decision.state is not None  # an allowed decision has its consent
+        return self.decision.state
+
+    def go(self, sealed_national_id: bytes | None) -> ReadResult | Refusal:
+        request, fields = self.request, self.decision.fields
+        source = self.ports.sources.locate(request.connector, request.resource)
+        if source is None:
+            self.record_refusal("source:SourceUnavailable", fields)
+            return Refusal(RefusalKind.SOURCE_ERROR,
+                           f"Connector {request.connector!r} is not configured on this node.",
+                           title=SourceUnavailable.title, status=SourceUnavailable.status,
+                           retry_after=UNCONFIGURED_RETRY_AFTER)
+        limits = GrantedLimits.stored(self.decision.constraints)
+        constraints = self._constraints(limits, source.resource)
+        if isinstance(constraints, Refusal):
+            return constraints
+        refused = self._take_quota(limits)
+        if refused is not None:
+            return refused
+        try:
+            if sealed_national_id is None:
+                raise SourceUnavailable("the subject's identifier is unavailable")
+            national_id = open_national_id(self.ports.keyring, sealed_national_id,
+                                           self.state.subject_id)
+            data = enforce(source.resource, fields, constraints,
+                           source.connector.fetch(SubjectRef(national_id), request.resource,
+                                                  fields, constraints))
+        except ConnectorError as error:
+            return self._source_failed(error, limits)
+        window = _window(constraints)
+        self.ports.ledger.append(
+            LedgerEvent.DATA_READ, at=self.now, consent_id=self.state.id,
+            service=self.state.client_id,
+            details={**self._what(fields), **window})
+        return ReadResult(self.state.id, self.state.subject_pairwise, request.resource, data,
+                          window)
+
+    def _constraints(self, limits: GrantedLimits,
+                     resource: ResourceDescription) -> Constraints | Refusal:
+        try:
+            asked_from, asked_to, asked_granularity = parse_read_parameters(
+                self.request.parameters)
+            return resolve_read(limits, resource, asked_from=asked_from, asked_to=asked_to,
+                                asked_granularity=asked_granularity,
+                                today=self.now.astimezone(city_zone()).date())
+        except BadReadParameters as error:
+            return Refusal(RefusalKind.INVALID_REQUEST, str(error),
+                           title="Bad read parameters", status=400)
+        except ReadRefused as refused:
+            self.record_refusal(refused.reason, self.decision.fields)
+            return Refusal(RefusalKind.INSUFFICIENT_SCOPE, refused.detail)
+
+    def _take_quota(self, limits: GrantedLimits) -> Refusal | None:
+        frequency = limits.frequency
+        if frequency is None:
+            return None
+        wait = self.ports.quotas.take(self.state.id, self.request.connector,
+                                      self.request.resource, frequency.max_reads,
+                                      frequency.period, self.now)
+        if wait is None:
+            return None
+        self.record_refusal("frequency_exceeded", self.decision.fields)
+        return Refusal(RefusalKind.INSUFFICIENT_SCOPE,
+                       f"The consent allows {frequency.max_reads} read(s) per "
+                       f"{frequency.per}; the next is possible in {wait} s.",
+                       retry_after=wait)
+
+    def _source_failed(self, error: ConnectorError, limits: GrantedLimits) -> Refusal:
+        request = self.request
+        log.warning("read failed: connector=%s resource=%s error=%s", request.connector,
+                    request.resource, type(error).__name__)
+        if limits.frequency is not None:
+            self.ports.quotas.give_back(self.state.id, request.connector, request.resource)
+        self.record_refusal(f"source:{type(error).__name__}", self.decision.fields)
+        return Refusal(RefusalKind.SOURCE_ERROR, str(error) or None, title=error.title,
+                       status=error.status,
+                       retry_after=error.retry_after
+                       if isinstance(error, SourceUnavailable) else None)
+
+    def _what(self, fields: Sequence[str] | None) -> dict[str, Any]:
+        state = self.state
+        return {"subject": state.subject_pseudonym, "purpose": state.purpose,
+                "connector": self.request.connector, "resource": self.request.resource,
+                "fields": list(fields) if fields else []}
+
+    def record_refusal(self, reason: str, fields: Sequence[str] | None) -> None:
+        """Write a refused read to the ledger when it can be tied to a consent."""
+        state = self.decision.state
+        if state is None:
+            return
+        self.ports.ledger.append(
+            LedgerEvent.DATA_READ_REFUSED, at=self.now, consent_id=state.id,
+            service=self.client_id, details={**self._what(fields), "reason": str(reason)})
+
+
+def _window(constraints: Constraints) -> dict[str, str]:
+    """The dated read's resolved window, for the answer and the ledger."""
+    window = {}
+    if constraints.date_from is not None and constraints.date_to is not None:
+        window = {"from": constraints.date_from.isoformat(),
+                  "to": constraints.date_to.isoformat()}
+    if constraints.granularity is not None:
+        window["granularity"] = constraints.granularity.value
+    return window
