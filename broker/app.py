@@ -77,7 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf = CSRFProtect(app)
 
     from broker.api.audit import bp as audit_bp
-    from broker.api.erasure import bp as erasure_bp
+    from broker.api.erasure_requests import bp as erasure_bp
     from broker.api.views import bp as api_bp
     from broker.oauth import init_oauth
     from wallet_ui import init_wallet
