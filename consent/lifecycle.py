@@ -31,7 +31,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from consent.crypto import Keyring, ledger_pseudonym, pairwise_subject
-from consent.ledger import LedgerEvent, append_entry
+from consent.ledger.entries import LedgerEvent, append_entry
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
 from consent.quotas import create_quotas
 from consent.receipts import RECEIPT_TYPE, ReceiptSigner, receipt_claims

@@ -21,7 +21,7 @@ from consent.constraints import (
     resolve_read,
 )
 from consent.decisions import Decision, Reason, evaluate
-from consent.ledger import LedgerEvent
+from consent.ledger.entries import LedgerEvent
 from consent.types import utcnow
 
 log = logging.getLogger(__name__)
