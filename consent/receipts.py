@@ -59,7 +59,7 @@ class ReceiptSigner:
 def receipt_claims(
     *,
     receipt_id: str,
-    kind: str,
+    kind: ReceiptKind,
     issued_at: datetime,
     consent_id: str,
     subject_pairwise: str,
