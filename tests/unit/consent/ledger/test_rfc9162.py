@@ -32,6 +32,7 @@ from consent.ledger.rfc9162 import (
     node_hash,
     nodes_completed_by_append,
     perfect_subtrees,
+    root_from_inclusion,
     root_hash,
     subtree_hash,
     verify_consistency,
@@ -402,6 +403,23 @@ def test_verify_inclusion_rejects_invalid_arguments() -> None:
     # A single-leaf tree: empty proof, the root is the leaf hash.
     assert verify_inclusion(leaf_hash(d[0]), 0, 1, [], leaf_hash(d[0]))
     assert not verify_inclusion(leaf_hash(d[0]), 0, 1, [leaf], leaf_hash(d[0]))
+
+
+def test_root_from_inclusion_leads_to_the_root_or_to_none() -> None:
+    """The root a path leads to: what verify_inclusion compares and a filtered export groups by."""
+    d = entries(7)
+    store = store_of(d)
+    for size in range(1, 8):
+        for index in range(size):
+            proof = inclusion_proof(store, index, size)
+            assert root_from_inclusion(leaf_hash(d[index]), index, size, proof) == root_hash(
+                store, size
+            )
+    proof = inclusion_proof(store, 2, 7)
+    assert root_from_inclusion(leaf_hash(d[2]), 2, 7, [*proof, proof[0]]) is None  # too long
+    assert root_from_inclusion(leaf_hash(d[2]), 2, 7, proof[:-1]) is None  # too short
+    assert root_from_inclusion(leaf_hash(d[2]), 7, 7, proof) is None
+    assert root_from_inclusion(leaf_hash(d[2]), 2, 7, [proof[0][:31], *proof[1:]]) is None
 
 
 def test_verify_consistency_rejects_invalid_arguments() -> None:
