@@ -6,7 +6,7 @@ For each size N, in a fresh temporary var dir:
    ``serdika demo load --entries N --json``: append + integrate throughput (entries/s), wall
    time and peak RSS of that process;
 2. inclusion and consistency proof latency, median and p99 of ``--proofs`` random proofs
-   against the full tree: through ``consent.transparency`` on one session, and through the
+   against the full tree: through ``consent.ledger.tree`` on one session, and through the
    HTTP endpoints with Flask's test client and an auditor's token (every proof checked);
 3. export to JSON Lines and offline verification: wall time and peak RSS of each process.
    ``serdika audit export --format jsonl`` / ``serdika audit verify`` are used when they
@@ -88,8 +88,8 @@ def _export(output: str) -> None:
 
     from broker.app import build_broker
     from broker.config import load_settings
+    from consent.ledger.sequencing import latest_head
     from consent.models import LedgerEntry
-    from consent.transparency import latest_head
 
     broker = build_broker(load_settings())
     with broker.db.sessions() as session, open(output, "w", encoding="utf-8") as out:
@@ -110,11 +110,11 @@ def _verify(path: str) -> None:
     """Check an export offline in O(log n) memory: order, leaf hashes, root, signature."""
     import rfc8785
 
-    from consent import merkle
-    from consent.receipts import public_key_from_jwk
-    from consent.transparency import SignedTreeHead
+    from consent.ledger import rfc9162
+    from consent.ledger.heads import SignedTreeHead
+    from consent.ledger.jwk import public_key_from_jwk
 
-    compact = merkle.CompactRange()
+    compact = rfc9162.CompactRange()
     head: dict[str, Any] | None = None
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines):
@@ -124,7 +124,7 @@ def _verify(path: str) -> None:
                 continue
             if head is not None or record["index"] != number:
                 sys.exit(f"entry {number}: out of order or after the tree head")
-            compact.append(merkle.leaf_hash(rfc8785.dumps(record["entry"])))
+            compact.append(rfc9162.leaf_hash(rfc8785.dumps(record["entry"])))
     if head is None:
         sys.exit("no tree head")
     signed = SignedTreeHead.from_json(head)
@@ -140,7 +140,7 @@ def _verify(path: str) -> None:
 class IndexedNodeReader:
     """What-if reader: the same nodes, looked up as ``(level = ? AND index = ?) OR ...``.
 
-    ``consent.transparency.SessionNodeReader`` asks ``(level, index) IN (VALUES ...)``, which
+    ``consent.ledger.tree.SessionNodeReader`` asks ``(level, index) IN (VALUES ...)``, which
     SQLite answers with a full scan of ``ledger_nodes`` (EXPLAIN QUERY PLAN: "SCAN
     ledger_nodes"), so its proofs grow linearly with the ledger. This reader shows what the
     primary key index gives; it is measured separately and is not the broker's code.
@@ -175,9 +175,10 @@ def measure_proofs(env: dict[str, str], auditor: dict[str, str], count: int) -> 
     from broker import create_app
     from broker.app import build_broker
     from broker.config import load_settings
-    from consent import merkle
+    from consent.ledger import rfc9162
+    from consent.ledger.sequencing import latest_head
+    from consent.ledger.tree import consistency_proof, inclusion_proof
     from consent.models import LedgerEntry
-    from consent.transparency import consistency_proof, inclusion_proof, latest_head
 
     rng = random.Random(9162)  # noqa: S311 - reproducible sample, not a secret
     settings = load_settings()
@@ -201,7 +202,7 @@ def measure_proofs(env: dict[str, str], auditor: dict[str, str], count: int) -> 
         indexed = []
         for index in indexes:
             started = time.perf_counter()
-            fast = merkle.inclusion_proof(IndexedNodeReader(session), index, size)
+            fast = rfc9162.inclusion_proof(IndexedNodeReader(session), index, size)
             indexed.append(time.perf_counter() - started)
             if len(indexed) <= 5:
                 assert fast == inclusion_proof(session, index, size)
@@ -210,7 +211,7 @@ def measure_proofs(env: dict[str, str], auditor: dict[str, str], count: int) -> 
             leaf = session.get(LedgerEntry, index)
             assert leaf is not None
             path = inclusion_proof(session, index, size)
-            assert merkle.verify_inclusion(leaf.leaf_hash, index, size, path, head.root_hash)
+            assert rfc9162.verify_inclusion(leaf.leaf_hash, index, size, path, head.root_hash)
     broker.db.dispose()
     results["session_inclusion"] = _quantiles(inclusion)
     results["session_consistency"] = _quantiles(consistency)

@@ -21,8 +21,14 @@ from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
 from broker.parts import EXTENSION, Broker, current_broker
-from consent import export
-from consent.transparency import SignedTreeHead
+from broker.sequencer import sequence_once
+from consent.ledger import live, offline, writers
+from consent.ledger.encoding import b64
+from consent.ledger.heads import SignedTreeHead, load_head
+from consent.ledger.jwk import KeyFormatError, keys_from_document
+from consent.ledger.report import Report
+from consent.ledger.sequencing import latest_head
+from consent.ledger.tree import LedgerCorrupted
 
 
 def _live_broker() -> Broker:
@@ -48,27 +54,29 @@ def audit_group() -> None:
 
 # --- export -----------------------------------------------------------------------------------
 
+
 def _when(value: str | None, option: str) -> datetime | None:
     if not value:
         return None
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise click.BadParameter("an ISO 8601 time such as 2026-11-26T10:00:00Z",
-                                 param_hint=option) from exc
+        raise click.BadParameter(
+            "an ISO 8601 time such as 2026-11-26T10:00:00Z", param_hint=option
+        ) from exc
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _fresh_head(broker: Any) -> SignedTreeHead:
     """Sequence first, so the head covers every entry appended so far."""
-    from broker.sequencer import sequence_once
-    from consent.transparency import LedgerCorrupted, latest_head
-
     try:
         head = sequence_once(broker)
     except LedgerCorrupted as exc:
-        click.echo(f"warning: the ledger cannot be sequenced ({exc}); exporting up to the "
-                   "latest signed head. Run `serdika audit verify`.", err=True)
+        click.echo(
+            f"warning: the ledger cannot be sequenced ({exc}); exporting up to the "
+            "latest signed head. Run `serdika audit verify`.",
+            err=True,
+        )
         head = None
     if head is None:
         with broker.db.sessions() as session:
@@ -89,20 +97,33 @@ def _progress(total: int) -> Iterator[Any]:
 
 
 @audit_group.command("export")
-@click.option("--format", "fmt", type=click.Choice(export.FORMATS), default="jsonl",
-              show_default=True,
-              help="jsonl: verifiable with `audit verify`; csv: a row per entry; jsonld: "
-                   "ISO/IEC TS 27560 consent records in W3C DPV terms.")
-@click.option("--since", metavar="ISO", help="Only entries recorded at or after this time "
-                                              "(ISO 8601, e.g. 2026-11-26T10:00:00Z).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(writers.FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: verifiable with `audit verify`; csv: a row per entry; jsonld: "
+    "ISO/IEC TS 27560 consent records in W3C DPV terms.",
+)
+@click.option(
+    "--since",
+    metavar="ISO",
+    help="Only entries recorded at or after this time (ISO 8601, e.g. 2026-11-26T10:00:00Z).",
+)
 @click.option("--until", metavar="ISO", help="Only entries recorded before this time.")
 @click.option("--service", metavar="CLIENT_ID", help="Only entries of this service.")
-@click.option("--output", "-o", required=True,
-              type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="The file to write (written as FILE.partial, renamed when complete).")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The file to write (written as FILE.partial, renamed when complete).",
+)
 @with_appcontext
-def export_command(fmt: str, since: str | None, until: str | None, service: str | None,
-                   output: Path) -> None:
+def export_command(
+    fmt: str, since: str | None, until: str | None, service: str | None, output: Path
+) -> None:
     """Export the ledger entries and the signed tree head to FILE, in constant memory.
 
     The broker sequences first, so the head covers every entry so far. A complete (unfiltered)
@@ -112,17 +133,22 @@ def export_command(fmt: str, since: str | None, until: str | None, service: str 
     carries its inclusion proof, and verify checks that every entry given is in the signed
     tree, not that none is missing.
     """
-    filters = export.ExportFilter(_when(since, "--since"), _when(until, "--until"), service)
+    filters = writers.ExportFilter(_when(since, "--since"), _when(until, "--until"), service)
     broker = current_broker()
     head = _fresh_head(broker)
     jwk = broker.keys.public_jwk()
     if jwk.get("kid") != head.key_id:
-        click.echo(f"warning: the head is signed by key {head.key_id}, not the broker's "
-                   f"current key; verify it with --public-key", err=True)
+        click.echo(
+            f"warning: the head is signed by key {head.key_id}, not the broker's "
+            f"current key; verify it with --public-key",
+            err=True,
+        )
     partial = output.with_name(output.name + ".partial")
     try:
-        with open(partial, "w", encoding="utf-8", newline="") as out, \
-                _progress(head.tree_size) as bar:
+        with (
+            open(partial, "w", encoding="utf-8", newline="") as out,
+            _progress(head.tree_size) as bar,
+        ):
             done = 0
 
             def advance(index: int) -> None:
@@ -131,22 +157,25 @@ def export_command(fmt: str, since: str | None, until: str | None, service: str 
                     bar.update(index + 1 - done)
                 done = index + 1
 
-            writer = export.WRITERS[fmt](out)
-            written = export.export_ledger(broker.db.sessions, head, jwk, writer, filters,
-                                           advance)
+            writer = writers.WRITERS[fmt](out)
+            written = writers.export_ledger(broker.db.sessions, head, jwk, writer, filters, advance)
             out.flush()
             os.fsync(out.fileno())
     except Exception as exc:
-        raise click.ClickException(f"the export failed ({exc}); {partial} is incomplete") \
-            from exc
+        raise click.ClickException(f"the export failed ({exc}); {partial} is incomplete") from exc
     os.replace(partial, output)
-    kind = " (filtered: entries carry inclusion proofs)" if filters.active and \
-        fmt == "jsonl" else ""
-    click.echo(f"exported {written} entries{kind} to {output}; tree size {head.tree_size}, "
-               f"root {export.b64(head.root_hash)}", err=True)
+    kind = (
+        " (filtered: entries carry inclusion proofs)" if filters.active and fmt == "jsonl" else ""
+    )
+    click.echo(
+        f"exported {written} entries{kind} to {output}; tree size {head.tree_size}, "
+        f"root {b64(head.root_hash)}",
+        err=True,
+    )
 
 
 # --- verify -----------------------------------------------------------------------------------
+
 
 def _read_json(path: Path, what: str) -> Any:
     try:
@@ -155,7 +184,7 @@ def _read_json(path: Path, what: str) -> Any:
         raise click.BadParameter(f"cannot read {what}: {exc}") from exc
 
 
-def _print(report: export.Report) -> None:
+def _print(report: Report) -> None:
     click.echo(report.headline())
     for line in report.details():
         click.echo(line, err=line.startswith("  note"))
@@ -164,16 +193,24 @@ def _print(report: export.Report) -> None:
 
 
 @audit_group.command("verify")
-@click.argument("file", required=False,
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
-@click.option("--previous-head", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A tree head saved earlier (e.g. from GET /api/v1/audit/tree-head): the "
-                   "log must extend it.")
-@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The broker's public key as a JWK or its JWKS (default: the key the export "
-                   "carries, which you should compare with the broker's JWKS).")
-def verify_command(file: Path | None, previous_head: Path | None,
-                   public_key: Path | None) -> None:
+@click.argument(
+    "file",
+    required=False,
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+)
+@click.option(
+    "--previous-head",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A tree head saved earlier (e.g. from GET /api/v1/audit/tree-head): the "
+    "log must extend it.",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The broker's public key as a JWK or its JWKS (default: the key the export "
+    "carries, which you should compare with the broker's JWKS).",
+)
+def verify_command(file: Path | None, previous_head: Path | None, public_key: Path | None) -> None:
     """Verify a JSON Lines export FILE offline, or without FILE the live store.
 
     Offline it needs no database and no network: it checks every entry, their order, the
@@ -183,23 +220,23 @@ def verify_command(file: Path | None, previous_head: Path | None,
     previous = None
     if previous_head is not None:
         try:
-            previous = export.load_head(_read_json(previous_head, "--previous-head"))
+            previous = load_head(_read_json(previous_head, "--previous-head"))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--previous-head") from exc
     keys = None
     if public_key is not None:
         try:
-            keys = export.keys_from_document(_read_json(public_key, "--public-key"))
-        except export.KeyFormatError as exc:
+            keys = keys_from_document(_read_json(public_key, "--public-key"))
+        except KeyFormatError as exc:
             raise click.BadParameter(str(exc), param_hint="--public-key") from exc
     if file is None:
         broker = _live_broker()
         if keys is None:
             keys = {broker.keys.key_id: broker.keys.signing_key.public_key()}
-        _print(export.verify_store(broker.db.sessions, keys, previous=previous))
+        _print(live.verify_store(broker.db.sessions, keys, previous=previous))
         return
-    with (nullcontext(sys.stdin.buffer) if str(file) == "-" else open(file, "rb")) as lines:
-        report = export.verify_export(lines, public_keys=keys, previous=previous)
+    with nullcontext(sys.stdin.buffer) if str(file) == "-" else open(file, "rb") as lines:
+        report = offline.verify_export(lines, public_keys=keys, previous=previous)
     _print(report)
 
 

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, update
 
-from consent import ledger
+from consent.ledger import entries as ledger
+from consent.ledger.heads import SignedTreeHead
 from consent.models import LedgerHead
-from consent.transparency import SignedTreeHead
 from consent.types import utcnow
 
 if TYPE_CHECKING:

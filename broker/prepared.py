@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connectors.sql import Prepared
-from consent import ledger, quotas
+from consent import quotas
+from consent.ledger import entries as ledger
 
 if TYPE_CHECKING:
     from broker.db import Database

@@ -14,7 +14,8 @@ from typing import Any, NoReturn
 
 import click
 
-from consent.receipts import public_key_from_jwk, verify_bundle
+from consent.ledger.jwk import public_key_from_jwk
+from consent.receipts import verify_bundle
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -37,9 +38,13 @@ def receipt_group() -> None:
 
 @receipt_group.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--public-key", "public_key_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The broker's public key (a JWK or its JWKS, as published at "
-                   "/.well-known/jwks.json); default: the key inside the bundle.")
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The broker's public key (a JWK or its JWKS, as published at "
+    "/.well-known/jwks.json); default: the key inside the bundle.",
+)
 def receipt_verify(file: Path, public_key_file: Path | None) -> None:
     """Check a downloaded receipt bundle FILE offline: signatures, entry, inclusion proof.
 
@@ -56,13 +61,18 @@ def receipt_verify(file: Path, public_key_file: Path | None) -> None:
     if errors:
         _fail(errors)
     head = bundle["tree_head"]
-    source = "the given public key" if key is not None else \
-        f"the bundled key {bundle['jwk'].get('kid', '(no kid)')} (compare it with the " \
+    source = (
+        "the given public key"
+        if key is not None
+        else f"the bundled key {bundle['jwk'].get('kid', '(no kid)')} (compare it with the "
         "broker's published JWKS)"
-    click.echo(f"OK: {bundle['entry'].get('event')} receipt for consent "
-               f"{bundle['entry'].get('consent')}, ledger entry {bundle['ledger_index']}, "
-               f"included in the signed tree head of size {head['tree_size']}; "
-               f"signatures checked with {source}")
+    )
+    click.echo(
+        f"OK: {bundle['entry'].get('event')} receipt for consent "
+        f"{bundle['entry'].get('consent')}, ledger entry {bundle['ledger_index']}, "
+        f"included in the signed tree head of size {head['tree_size']}; "
+        f"signatures checked with {source}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from consent.ledger import ledger_size
-from consent.transparency import SignedTreeHead, latest_head, publish_head
+from broker.parts import Broker
+from consent.ledger.heads import SignedTreeHead, TreeHeadSigner
+from consent.ledger.sequencing import head_lags, latest_head, publish_head
 from consent.types import utcnow
-
-if TYPE_CHECKING:
-    from broker.parts import Broker
 
 log = logging.getLogger(__name__)
 
 # pg_try_advisory_xact_lock key: any constant the deployment does not use elsewhere.
 SEQUENCER_LOCK_KEY = 0x5E7D1CA
 SEQUENCE_INTERVAL_SECONDS = 2.0
+
+
+def head_signer(broker: Broker) -> TreeHeadSigner:
+    """The signer of this broker's tree heads and checkpoints: its current signing key."""
+    return TreeHeadSigner(broker.keys.signing_key, broker.keys.key_id)
 
 
 def sequence_once(broker: Broker) -> SignedTreeHead | None:
@@ -38,14 +40,14 @@ def sequence_once(broker: Broker) -> SignedTreeHead | None:
             ).scalar_one()
             if not elected:
                 return None
-        return publish_head(session, broker.domain.signer, now=utcnow())
+        return publish_head(session, head_signer(broker), now=utcnow())
 
 
 def current_head(broker: Broker) -> SignedTreeHead | None:
     """The latest signed head, sequencing first when entries wait beyond it."""
     with broker.db.sessions() as session:
         head = latest_head(session)
-        waiting = ledger_size(session) > (head.tree_size if head else -1)
+        waiting = head_lags(session, head)
     if waiting:
         head = sequence_once(broker) or head
         if head is None:
@@ -67,20 +69,8 @@ class SequencerThread(threading.Thread):
         while not self.stopped.wait(self.interval):
             try:
                 with self.broker.db.sessions() as session:
-                    head = latest_head(session)
-                    if ledger_size(session) == (head.tree_size if head else -1):
+                    if not head_lags(session, latest_head(session)):
                         continue
                 sequence_once(self.broker)
             except Exception:  # keep sequencing after a transient database failure
                 log.exception("sequencing failed; retrying in %.0f s", self.interval)
-
-
-def start_in_worker(worker: Any) -> None:
-    """gunicorn ``post_worker_init`` hook: a sequencer and a notifier thread per worker."""
-    from broker.mail import NotifierThread
-
-    app = worker.wsgi
-    broker = getattr(app, "extensions", {}).get("serdika")
-    if broker is not None:
-        SequencerThread(broker).start()
-        NotifierThread(app, broker.settings.notify_interval_seconds).start()

@@ -7,6 +7,9 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from broker.mail import NotifierThread
+from broker.sequencer import SequencerThread
+
 
 class BrokerServer(BaseApplication):  # type: ignore[misc]
     """gunicorn with the project's options, serving the app ``make_app`` builds per worker."""
@@ -51,15 +54,18 @@ def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
         # (~/.gunicorn/gunicorn.ctl) that every instance on the host would share and steal
         # from each other; the broker is managed through its process manager, not that.
         "control_socket_disable": True,
-        # Each worker runs a ledger sequencer thread (broker/sequencer.py).
-        "post_worker_init": start_sequencer,
+        # Each worker runs a ledger sequencer thread (broker/sequencer.py) and a notifier.
+        "post_worker_init": start_worker_threads,
     }
 
 
-def start_sequencer(worker: Any) -> None:
-    from broker.sequencer import start_in_worker
-
-    start_in_worker(worker)
+def start_worker_threads(worker: Any) -> None:
+    """gunicorn ``post_worker_init`` hook: a sequencer and a notifier thread per worker."""
+    app = worker.wsgi
+    broker = getattr(app, "extensions", {}).get("serdika")
+    if broker is not None:
+        SequencerThread(broker).start()
+        NotifierThread(app, broker.settings.notify_interval_seconds).start()
 
 
 def run(bind: str, workers: int) -> None:

@@ -44,7 +44,7 @@ from consent.constraints import (
 )
 from consent.crypto import Keyring, open_national_id
 from consent.decisions import ConsentState, Decision, Reason, evaluate
-from consent.ledger import LedgerEvent
+from consent.ledger.entries import LedgerEvent
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from consent.crypto import ledger_pseudonym
 from consent.guardianship import end_guardianships_of
-from consent.ledger import LedgerEvent, append_entry
+from consent.ledger.entries import LedgerEvent, append_entry
 from consent.lifecycle import DomainContext, revoke_consent, subject_key
 from consent.models import Consent, ConsentStatus, Subject
 

@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from consent.ledger import LedgerEvent, append_entry
+from consent.ledger.entries import LedgerEvent, append_entry
 from consent.models import Consent, ConsentStatus, ErasureRequest, Service
 from consent.notifications import NotificationKind, notify
 

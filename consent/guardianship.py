@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from consent import egn
 from consent.accounts import AccountError, add_subject
 from consent.crypto import Keyring, ledger_pseudonym
-from consent.ledger import LedgerEvent, append_entry
+from consent.ledger.entries import LedgerEvent, append_entry
 from consent.lifecycle import SubjectErased, subject_key
 from consent.models import Guardianship, Subject
 

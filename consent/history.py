@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from consent.ledger import LedgerEvent
+from consent.ledger.entries import LedgerEvent
 from consent.models import Consent, LedgerEntry, Purpose, Service
 
 READ_EVENTS = (str(LedgerEvent.DATA_READ), str(LedgerEvent.DATA_READ_REFUSED))

@@ -31,10 +31,10 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from consent.crypto import Keyring, ledger_pseudonym, pairwise_subject
-from consent.ledger import LedgerEvent, append_entry
+from consent.ledger.entries import LedgerEvent, append_entry
 from consent.models import Consent, ConsentStatus, Purpose, Receipt, Service, Subject
 from consent.quotas import create_quotas
-from consent.receipts import RECEIPT_TYPE, ReceiptSigner, receipt_claims
+from consent.receipts import RECEIPT_TYPE, ReceiptKind, ReceiptSigner, receipt_claims
 from consent.requests import AccessRequest, duration_end
 
 S = ConsentStatus
@@ -208,7 +208,9 @@ def record_decision(
         granted["constraints"] = limits
     index = transition(session, consent, S.ACTIVE, at=now, details=granted)
     create_quotas(session, consent)
-    issue_receipt(session, context, consent, service, kind="grant", at=now, ledger_index=index)
+    issue_receipt(
+        session, context, consent, service, kind=ReceiptKind.GRANT, at=now, ledger_index=index
+    )
     return consent
 
 
@@ -225,7 +227,9 @@ def revoke_consent(
     index = transition(session, consent, S.REVOKED, at=now, details={"by": by})
     service = session.get(Service, consent.service_id)
     assert service is not None
-    issue_receipt(session, context, consent, service, kind="revocation", at=now, ledger_index=index)
+    issue_receipt(
+        session, context, consent, service, kind=ReceiptKind.REVOCATION, at=now, ledger_index=index
+    )
     return consent
 
 
@@ -326,7 +330,7 @@ def extend_consent(
         },
     )
     return issue_receipt(
-        session, context, consent, service, kind="extension", at=now, ledger_index=index
+        session, context, consent, service, kind=ReceiptKind.EXTENSION, at=now, ledger_index=index
     )
 
 
@@ -362,7 +366,7 @@ def issue_receipt(
     consent: Consent,
     service: ServiceRef,
     *,
-    kind: str,
+    kind: ReceiptKind,
     at: datetime,
     ledger_index: int,
 ) -> Receipt:

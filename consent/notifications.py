@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from consent.crypto import Keyring
 from consent.guardianship import in_force
-from consent.ledger import LedgerEvent
+from consent.ledger.entries import LedgerEvent
 from consent.models import (
     Consent,
     ConsentStatus,

@@ -12,24 +12,39 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import Any
 
 import jwt
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from consent.transparency import SignedTreeHead
+from consent.ledger import rfc9162
+from consent.ledger.entries import LedgerEvent
+from consent.ledger.heads import SignedTreeHead
+from consent.ledger.jwk import public_key_from_jwk
+from consent.ledger.tree import inclusion_proof
+from consent.models import LedgerEntry
 
 RECEIPT_TYPE = "consent-receipt+jwt"
 JURISDICTION = "BG"
 
 
+class ReceiptKind(StrEnum):
+    """What a receipt attests (its ``receipt_kind`` claim and the stored ``receipts.kind``)."""
+
+    GRANT = "grant"
+    REVOCATION = "revocation"
+    EXTENSION = "extension"
+
+
 @dataclass(frozen=True)
 class ReceiptSigner:
-    """The key that signs receipts and tree heads, and the identifier it is published under."""
+    """The key that signs receipts, and the identifier it is published under.
+
+    Tree heads are signed by :class:`consent.ledger.heads.TreeHeadSigner` (the same key).
+    """
 
     key: Ed25519PrivateKey
     key_id: str
@@ -44,7 +59,7 @@ class ReceiptSigner:
 def receipt_claims(
     *,
     receipt_id: str,
-    kind: str,
+    kind: ReceiptKind,
     issued_at: datetime,
     consent_id: str,
     subject_pairwise: str,
@@ -67,7 +82,7 @@ def receipt_claims(
         "consentTimestamp": int(issued_at.timestamp()),
         "collectionMethod": "Serdika wallet",
         "consentReceiptID": receipt_id,
-        "receipt_kind": kind,
+        "receipt_kind": str(kind),
         "consent_id": consent_id,
         "piiPrincipalId": subject_pairwise,
         "piiControllers": [{"piiController": controller, "service": service_client_id}],
@@ -99,10 +114,10 @@ def receipt_claims(
 # --- receipt bundles: the receipt, its ledger entry, an inclusion proof and a signed head ----
 
 BUNDLE_KEYS = ("receipt", "ledger_index", "entry", "inclusion_proof", "tree_head", "jwk")
-EVENT_OF_KIND = {
-    "grant": "consent:granted",
-    "revocation": "consent:revoked",
-    "extension": "consent:extended",
+EVENT_OF_KIND: dict[ReceiptKind, LedgerEvent] = {
+    ReceiptKind.GRANT: LedgerEvent.CONSENT_GRANTED,
+    ReceiptKind.REVOCATION: LedgerEvent.CONSENT_REVOKED,
+    ReceiptKind.EXTENSION: LedgerEvent.CONSENT_EXTENDED,
 }
 
 
@@ -134,22 +149,12 @@ def build_bundle(
     }
 
 
-def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
-    """Read an Ed25519 public JWK (or the first Ed25519 key of a JWKS); ``ValueError`` if not."""
-    if isinstance(jwk, Mapping) and isinstance(jwk.get("keys"), list):
-        keys = [
-            key for key in jwk["keys"] if isinstance(key, Mapping) and key.get("crv") == "Ed25519"
-        ]
-        if not keys:
-            raise ValueError("the key set holds no Ed25519 key")
-        jwk = keys[0]
+def _event_of(kind: object) -> str | None:
+    """The ledger event a receipt of ``kind`` records; None for a kind no broker issues."""
     try:
-        key = jwt.PyJWK(dict(jwk), algorithm="EdDSA").key
-    except (jwt.PyJWTError, TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"not an Ed25519 public JWK ({exc})") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public JWK")
-    return key
+        return str(EVENT_OF_KIND[ReceiptKind(str(kind))])
+    except ValueError:
+        return None
 
 
 def _is_index(value: Any) -> bool:
@@ -165,9 +170,6 @@ def verify_bundle(bundle: Any, public_key: Ed25519PublicKey | None = None) -> li
     used: that proves integrity, and the key id must then be compared with the broker's
     published JWKS to prove origin.
     """
-    from consent import merkle
-    from consent.transparency import SignedTreeHead
-
     if not isinstance(bundle, Mapping):
         return ["the file is not a receipt bundle (expected a JSON object)"]
     missing = [key for key in BUNDLE_KEYS if key not in bundle]
@@ -220,7 +222,7 @@ def verify_bundle(bundle: Any, public_key: Ed25519PublicKey | None = None) -> li
                 f"the receipt is for consent {claims.get('consent_id')!r}, the "
                 f"ledger entry for {entry.get('consent')!r}"
             )
-        expected = EVENT_OF_KIND.get(str(claims.get("receipt_kind")))
+        expected = _event_of(claims.get("receipt_kind"))
         if expected is not None and entry.get("event") != expected:
             errors.append(
                 f"a {claims.get('receipt_kind')} receipt needs a {expected!r} "
@@ -251,10 +253,10 @@ def verify_bundle(bundle: Any, public_key: Ed25519PublicKey | None = None) -> li
         )
     else:
         try:
-            leaf = merkle.leaf_hash(rfc8785.dumps(dict(entry)))
+            leaf = rfc9162.leaf_hash(rfc8785.dumps(dict(entry)))
         except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
             return [*errors, f"the ledger entry cannot be canonicalised: {exc}"]
-        if not merkle.verify_inclusion(leaf, index, size, path, head.root_hash):
+        if not rfc9162.verify_inclusion(leaf, index, size, path, head.root_hash):
             errors.append(
                 f"ledger entry {index} is not included under the signed tree head "
                 f"of size {size}: the entry or the proof was changed"
@@ -278,9 +280,6 @@ def bundle_for(
 
     Use a session that began after ``head`` was committed, so it sees the head's tree nodes.
     """
-    from consent.models import LedgerEntry
-    from consent.transparency import inclusion_proof
-
     if head.tree_size <= ledger_index:
         raise ReceiptNotCovered(
             f"the tree head of size {head.tree_size} does not cover ledger entry {ledger_index}"

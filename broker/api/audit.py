@@ -16,18 +16,17 @@ from flask import Blueprint, Response, request, stream_with_context
 from sqlalchemy import select
 
 from broker.api.tokens import requires_scope
-from broker.checkpoint import checkpoint_note
 from broker.parts import current_broker
 from broker.problems import problem
-from broker.sequencer import current_head
-from consent import transparency
+from broker.sequencer import current_head, head_signer
+from consent.ledger import tree
+from consent.ledger.checkpoint import checkpoint_note
 from consent.models import LedgerEntry
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
 AUDIT_SCOPE = "audit:read"
 ENTRY_PAGE = 1000
 MAX_INDEX = 2**62
-
 
 
 def _b64(data: bytes) -> str:
@@ -63,8 +62,9 @@ def _time_arg(name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise BadArgument(f"'{name}' must be an ISO 8601 time such as 2026-11-26T10:00:00Z.") \
-            from exc
+        raise BadArgument(
+            f"'{name}' must be an ISO 8601 time such as 2026-11-26T10:00:00Z."
+        ) from exc
     if value.tzinfo is None:
         raise BadArgument(f"'{name}' must carry a time zone (such as Z).")
     return value
@@ -83,8 +83,12 @@ def bad_argument(error: BadArgument) -> Response:
 def tree_head() -> Response:
     head = current_head(current_broker())
     if head is None:
-        return problem(503, "No tree head yet", "The ledger has no signed head yet.",
-                       headers={"Retry-After": "2"})
+        return problem(
+            503,
+            "No tree head yet",
+            "The ledger has no signed head yet.",
+            headers={"Retry-After": "2"},
+        )
     response = _json(head.as_json())
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -95,16 +99,20 @@ def checkpoint() -> Response:
     broker = current_broker()
     head = current_head(broker)
     if head is None:
-        return problem(503, "No tree head yet", "The ledger has no signed head yet.",
-                       headers={"Retry-After": "2"})
-    note = checkpoint_note(broker.settings.issuer, broker.keys.signing_key, head)
+        return problem(
+            503,
+            "No tree head yet",
+            "The ledger has no signed head yet.",
+            headers={"Retry-After": "2"},
+        )
+    note = checkpoint_note(broker.settings.issuer, head_signer(broker), head)
     response = Response(note, mimetype="text/plain")
     response.headers["Cache-Control"] = "no-cache"
     return response
 
 
 def _integrated_size(session: Any) -> int:
-    return transparency.tree_size(session)
+    return tree.tree_size(session)
 
 
 @bp.get("/proofs/inclusion")
@@ -118,7 +126,7 @@ def inclusion() -> Response:
             raise BadArgument(f"'tree_size' {size} is beyond the tree ({available} entries).")
         if index >= size:
             raise BadArgument(f"'index' must be smaller than 'tree_size' ({size}).")
-        path = transparency.inclusion_proof(session, index, size)
+        path = tree.inclusion_proof(session, index, size)
     return _json({"leaf_index": index, "tree_size": size, "audit_path": [_b64(h) for h in path]})
 
 
@@ -133,9 +141,8 @@ def consistency() -> Response:
             raise BadArgument(f"'second' {second} is beyond the tree ({available} entries).")
         if first > second:
             raise BadArgument("'first' must not be greater than 'second'.")
-        path = transparency.consistency_proof(session, first, second)
-    return _json({"first": first, "second": second,
-                  "consistency_path": [_b64(h) for h in path]})
+        path = tree.consistency_proof(session, first, second)
+    return _json({"first": first, "second": second, "consistency_path": [_b64(h) for h in path]})
 
 
 @bp.get("/entries")
@@ -193,20 +200,31 @@ def consent_history(consent_id: str) -> Response:
             .order_by(LedgerEntry.index)
         ).all()
         if not rows:
-            return problem(404, "No such consent", "The ledger holds no entry of this consent.",
-                           code="not_found")
+            return problem(
+                404,
+                "No such consent",
+                "The ledger holds no entry of this consent.",
+                code="not_found",
+            )
         size = head.tree_size if head else 0
         history = []
         for index, entry, leaf in rows:
-            item: dict[str, Any] = {"index": index, "entry": json.loads(entry),
-                                    "leaf_hash": _b64(leaf)}
+            item: dict[str, Any] = {
+                "index": index,
+                "entry": json.loads(entry),
+                "leaf_hash": _b64(leaf),
+            }
             if index < size:
                 item["inclusion_proof"] = {
-                    "leaf_index": index, "tree_size": size,
-                    "audit_path": [_b64(h) for h in
-                                   transparency.inclusion_proof(session, index, size)],
+                    "leaf_index": index,
+                    "tree_size": size,
+                    "audit_path": [_b64(h) for h in tree.inclusion_proof(session, index, size)],
                 }
             history.append(item)
-    return _json({"consent_id": consent_id,
-                  "tree_head": head.as_json() if head else None,
-                  "entries": history})
+    return _json(
+        {
+            "consent_id": consent_id,
+            "tree_head": head.as_json() if head else None,
+            "entries": history,
+        }
+    )

@@ -11,7 +11,7 @@ from broker.prepared import append_prepared, give_back_read, take_read
 from connectors.registry import ConnectorRegistry
 from consent.access import AccessGrant, ReadPorts, Source
 from consent.crypto import Keyring
-from consent.ledger import LedgerEvent
+from consent.ledger.entries import LedgerEvent
 
 
 class PreparedTokens:

@@ -10,17 +10,19 @@ import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.checkpoint import note_key_id, origin
-from consent import merkle
-from consent.transparency import SignedTreeHead
+from consent.ledger import rfc9162
+from consent.ledger.checkpoint import note_key_id, origin
+from consent.ledger.heads import SignedTreeHead
 from tests.flows import Flow, basic
 
 
 def _auditor_token(client: Any, demo: dict[str, Any], scope: str = "audit:read") -> str:
     auditor = demo["auditors"][0]
-    response = client.post("/oauth2/token", data={"grant_type": "client_credentials",
-                                                  "scope": scope},
-                           headers=basic(auditor["client_id"], auditor["client_secret"]))
+    response = client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "scope": scope},
+        headers=basic(auditor["client_id"], auditor["client_secret"]),
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()["access_token"]
 
@@ -30,8 +32,7 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def _public_key(client: Any, key_id: str) -> Ed25519PublicKey:
-    [jwk] = [key for key in client.get("/oauth2/jwks").get_json()["keys"]
-             if key["kid"] == key_id]
+    [jwk] = [key for key in client.get("/oauth2/jwks").get_json()["keys"] if key["kid"] == key_id]
     raw = base64.urlsafe_b64decode(jwk["x"] + "==")
     return Ed25519PublicKey.from_public_bytes(raw)
 
@@ -65,26 +66,38 @@ def test_every_entry_is_included_under_the_head(client, demo, consent_tokens):
     records = [json.loads(line) for line in lines.get_data(as_text=True).splitlines()]
     assert [r["index"] for r in records] == list(range(size))
     for record in records[-5:]:
-        proof = client.get(f"/api/v1/audit/proofs/inclusion?index={record['index']}"
-                           f"&tree_size={size}", headers=_auth(token)).get_json()
-        leaf = merkle.leaf_hash(rfc8785.dumps(record["entry"]))
+        proof = client.get(
+            f"/api/v1/audit/proofs/inclusion?index={record['index']}&tree_size={size}",
+            headers=_auth(token),
+        ).get_json()
+        leaf = rfc9162.leaf_hash(rfc8785.dumps(record["entry"]))
         path = [base64.b64decode(h) for h in proof["audit_path"]]
-        assert merkle.verify_inclusion(leaf, record["index"], size, path, root)
+        assert rfc9162.verify_inclusion(leaf, record["index"], size, path, root)
 
 
 def test_consistency_between_two_heads(client, demo):
     token = _auditor_token(client, demo)
     first = client.get("/api/v1/audit/tree-head").get_json()
-    Flow(client, demo["services"][1], demo["citizens"][2],
-         details=None, scope="civil_registry.person:read").tokens()
+    Flow(
+        client,
+        demo["services"][1],
+        demo["citizens"][2],
+        details=None,
+        scope="civil_registry.person:read",
+    ).tokens()
     second = client.get("/api/v1/audit/tree-head").get_json()
     assert second["tree_size"] > first["tree_size"]
-    proof = client.get(f"/api/v1/audit/proofs/consistency?first={first['tree_size']}"
-                       f"&second={second['tree_size']}", headers=_auth(token)).get_json()
-    assert merkle.verify_consistency(
-        first["tree_size"], second["tree_size"], base64.b64decode(first["root_hash"]),
+    proof = client.get(
+        f"/api/v1/audit/proofs/consistency?first={first['tree_size']}&second={second['tree_size']}",
+        headers=_auth(token),
+    ).get_json()
+    assert rfc9162.verify_consistency(
+        first["tree_size"],
+        second["tree_size"],
+        base64.b64decode(first["root_hash"]),
         base64.b64decode(second["root_hash"]),
-        [base64.b64decode(h) for h in proof["consistency_path"]])
+        [base64.b64decode(h) for h in proof["consistency_path"]],
+    )
 
 
 def test_checkpoint_is_a_signed_note(client, broker, consent_tokens):
@@ -106,8 +119,9 @@ def test_checkpoint_is_a_signed_note(client, broker, consent_tokens):
 
 def test_consent_history_with_proofs(client, demo, consent_tokens):
     token = _auditor_token(client, demo)
-    history = client.get(f"/api/v1/audit/consents/{consent_tokens['consent_id']}",
-                         headers=_auth(token))
+    history = client.get(
+        f"/api/v1/audit/consents/{consent_tokens['consent_id']}", headers=_auth(token)
+    )
     assert history.status_code == 200
     body = history.get_json()
     events = [item["entry"]["event"] for item in body["entries"]]
@@ -115,9 +129,13 @@ def test_consent_history_with_proofs(client, demo, consent_tokens):
     root = base64.b64decode(body["tree_head"]["root_hash"])
     for item in body["entries"]:
         proof = item["inclusion_proof"]
-        assert merkle.verify_inclusion(
-            merkle.leaf_hash(rfc8785.dumps(item["entry"])), item["index"],
-            proof["tree_size"], [base64.b64decode(h) for h in proof["audit_path"]], root)
+        assert rfc9162.verify_inclusion(
+            rfc9162.leaf_hash(rfc8785.dumps(item["entry"])),
+            item["index"],
+            proof["tree_size"],
+            [base64.b64decode(h) for h in proof["audit_path"]],
+            root,
+        )
     missing = client.get("/api/v1/audit/consents/cns_nope", headers=_auth(token))
     assert missing.status_code == 404
     assert missing.mimetype == "application/problem+json"
@@ -126,24 +144,34 @@ def test_consent_history_with_proofs(client, demo, consent_tokens):
 def test_entries_filter_by_service_and_event(client, demo, consent_tokens):
     token = _auditor_token(client, demo)
     service = demo["services"][0]["client_id"]
-    lines = client.get(f"/api/v1/audit/entries?service={service}&event=consent:granted",
-                       headers=_auth(token)).get_data(as_text=True).splitlines()
+    lines = (
+        client.get(
+            f"/api/v1/audit/entries?service={service}&event=consent:granted", headers=_auth(token)
+        )
+        .get_data(as_text=True)
+        .splitlines()
+    )
     assert lines
     for line in lines:
         entry = json.loads(line)["entry"]
         assert entry["service"] == service and entry["event"] == "consent:granted"
-    purpose = client.get("/api/v1/audit/entries?purpose=kindergarten_enrolment",
-                         headers=_auth(token)).get_data(as_text=True).splitlines()
-    assert all(json.loads(line)["entry"]["purpose"] == "kindergarten_enrolment"
-               for line in purpose)
+    purpose = (
+        client.get("/api/v1/audit/entries?purpose=kindergarten_enrolment", headers=_auth(token))
+        .get_data(as_text=True)
+        .splitlines()
+    )
+    assert all(json.loads(line)["entry"]["purpose"] == "kindergarten_enrolment" for line in purpose)
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/audit/proofs/inclusion?index=0&tree_size=1",
-    "/api/v1/audit/proofs/consistency?first=1&second=1",
-    "/api/v1/audit/entries",
-    "/api/v1/audit/consents/cns_x",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/audit/proofs/inclusion?index=0&tree_size=1",
+        "/api/v1/audit/proofs/consistency?first=1&second=1",
+        "/api/v1/audit/entries",
+        "/api/v1/audit/consents/cns_x",
+    ],
+)
 def test_audit_data_needs_an_auditor_token(client, demo, consent_tokens, path):
     assert client.get(path).status_code == 401
     service_token = consent_tokens["access_token"]
@@ -152,15 +180,18 @@ def test_audit_data_needs_an_auditor_token(client, demo, consent_tokens, path):
     assert refused.get_json()["error"] == "insufficient_scope"
 
 
-@pytest.mark.parametrize("query", [
-    "index=5&tree_size=999999999",
-    "index=7&tree_size=3",
-    "index=-1&tree_size=3",
-    "index=x&tree_size=3",
-    "tree_size=3",
-    "index=0&tree_size=0",
-    "index=0&tree_size=99999999999999999999999",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "index=5&tree_size=999999999",
+        "index=7&tree_size=3",
+        "index=-1&tree_size=3",
+        "index=x&tree_size=3",
+        "tree_size=3",
+        "index=0&tree_size=0",
+        "index=0&tree_size=99999999999999999999999",
+    ],
+)
 def test_bad_inclusion_arguments_are_400(client, demo, consent_tokens, query):
     token = _auditor_token(client, demo)
     response = client.get(f"/api/v1/audit/proofs/inclusion?{query}", headers=_auth(token))
@@ -168,8 +199,9 @@ def test_bad_inclusion_arguments_are_400(client, demo, consent_tokens, query):
     assert response.mimetype == "application/problem+json"
 
 
-@pytest.mark.parametrize("query", ["first=5&second=2", "first=0&second=2",
-                                   "first=1&second=999999999", "first=&second="])
+@pytest.mark.parametrize(
+    "query", ["first=5&second=2", "first=0&second=2", "first=1&second=999999999", "first=&second="]
+)
 def test_bad_consistency_arguments_are_400(client, demo, consent_tokens, query):
     token = _auditor_token(client, demo)
     response = client.get(f"/api/v1/audit/proofs/consistency?{query}", headers=_auth(token))

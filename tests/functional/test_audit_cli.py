@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
@@ -30,10 +31,10 @@ from broker.cli import main
 from broker.config import load_settings
 from broker.keys import public_jwk
 from broker.migrate import upgrade
-from broker.sequencer import sequence_once
-from consent import export, merkle
-from consent.ledger import INSERT_ENTRY, LedgerEvent, append_entry, entry_row
-from consent.transparency import sign_head
+from broker.sequencer import head_signer, sequence_once
+from consent.ledger import rfc9162, writers
+from consent.ledger.entries import INSERT_ENTRY, LedgerEvent, append_entry, entry_row
+from consent.ledger.heads import TreeHeadSigner, sign_head
 from tests.conftest import _postgres_database
 from tests.e2e.harness import serdika_command
 from tests.flows import Flow
@@ -63,12 +64,18 @@ def append_some(broker: Any, count: int, start: int = 0) -> None:
     with broker.db.sessions() as session, broker.db.writing(session):
         for n in range(start, start + count):
             service = services[n % 2]
-            append_entry(session, (LedgerEvent.CONSENT_GRANTED, LedgerEvent.DATA_READ)[n % 2],
-                         at=BASE_TIME + timedelta(minutes=n), consent_id=f"c{n // 2}",
-                         service=service,
-                         details={"subject": f"p{n % 5}", "purpose": f"{service}_purpose",
-                                  "fields": ["civil_registry.person.given_name",
-                                             "civil_registry.person.address"]})
+            append_entry(
+                session,
+                (LedgerEvent.CONSENT_GRANTED, LedgerEvent.DATA_READ)[n % 2],
+                at=BASE_TIME + timedelta(minutes=n),
+                consent_id=f"c{n // 2}",
+                service=service,
+                details={
+                    "subject": f"p{n % 5}",
+                    "purpose": f"{service}_purpose",
+                    "fields": ["civil_registry.person.given_name", "civil_registry.person.address"],
+                },
+            )
 
 
 def _database(backend: str, where: Path) -> Iterator[str]:
@@ -79,15 +86,17 @@ def _database(backend: str, where: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def installation(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[dict[str, Any]]:
+def installation(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """A migrated installation with real consent flows and filler entries, sequenced."""
     var_dir = tmp_path_factory.mktemp(f"audit-{request.param}")
     urls = _database(request.param, var_dir)
     database_url = next(urls)
     upgrade(database_url)
-    settings = load_settings(env={}, var_dir=var_dir, database_url=database_url,
-                             issuer="http://localhost")
+    settings = load_settings(
+        env={}, var_dir=var_dir, database_url=database_url, issuer="http://localhost"
+    )
     app = create_app({"settings": settings, "TESTING": True})
     broker = app.extensions["serdika"]
     from broker.demo import seed
@@ -100,8 +109,13 @@ def installation(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     append_some(broker, 23)
     assert sequence_once(broker) is not None
     try:
-        yield {"env": cli_env(var_dir, database_url), "app": app, "broker": broker,
-               "demo": demo, "backend": request.param}
+        yield {
+            "env": cli_env(var_dir, database_url),
+            "app": app,
+            "broker": broker,
+            "demo": demo,
+            "backend": request.param,
+        }
     finally:
         broker.db.dispose()
         for _ in urls:  # drops the PostgreSQL database
@@ -110,8 +124,12 @@ def installation(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 def stored_entries(broker: Any) -> list[tuple[int, str]]:
     with broker.db.engine.connect() as connection:
-        return [(int(i), e) for i, e in connection.execute(
-            text('SELECT "index", entry FROM ledger_entries ORDER BY "index"'))]
+        return [
+            (int(i), e)
+            for i, e in connection.execute(
+                text('SELECT "index", entry FROM ledger_entries ORDER BY "index"')
+            )
+        ]
 
 
 def export_file(env: dict[str, str | None], path: Path, *options: str) -> Result:
@@ -139,8 +157,10 @@ def failed(result: Result, entry: int | None = None) -> str:
 
 # --- JSON Lines: export and offline verify ----------------------------------------------------
 
+
 def test_jsonl_export_holds_every_entry_and_verifies_with_no_database(
-        installation: dict[str, Any], tmp_path: Path) -> None:
+    installation: dict[str, Any], tmp_path: Path
+) -> None:
     out = tmp_path / "ledger.jsonl"
     result = export_file(installation["env"], out)
     assert "exported" in result.stderr and "root" in result.stderr
@@ -163,15 +183,29 @@ def test_jsonl_export_holds_every_entry_and_verifies_with_no_database(
     (empty / "ledger.jsonl").write_bytes(out.read_bytes())
     env = {key: value for key, value in os.environ.items() if not key.startswith("SERDIKA_")}
     env["SERDIKA_VAR_DIR"] = str(var)
-    module = subprocess.run([sys.executable, "-m", "broker.audit_cli", "verify", "ledger.jsonl"],
-                            cwd=empty, env=env, capture_output=True, text=True, timeout=120,
-                            check=False)
+    module = subprocess.run(
+        [sys.executable, "-m", "broker.audit_cli", "verify", "ledger.jsonl"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert module.returncode == 0, module.stderr
     assert module.stdout.startswith(f"OK: {len(stored)} entries")
     assert list(var.iterdir()) == [] and sorted(p.name for p in empty.iterdir()) == [
-        "ledger.jsonl"], "built nothing: no database, no key files"
-    command = subprocess.run([serdika_command(), "audit", "verify", "ledger.jsonl"], cwd=empty,
-                             env=env, capture_output=True, text=True, timeout=120, check=False)
+        "ledger.jsonl"
+    ], "built nothing: no database, no key files"
+    command = subprocess.run(
+        [serdika_command(), "audit", "verify", "ledger.jsonl"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert command.returncode == 0, command.stderr
     assert command.stdout.startswith(f"OK: {len(stored)} entries")
     assert not list(tmp_path.rglob("*.sqlite3")), "no database was created"
@@ -198,6 +232,7 @@ def test_live_verify_and_previous_head(installation: dict[str, Any], tmp_path: P
 
 # --- CSV and JSON-LD --------------------------------------------------------------------------
 
+
 def test_csv_export(installation: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "ledger.csv"
     export_file(installation["env"], out, "--format", "csv")
@@ -215,8 +250,9 @@ def test_csv_export(installation: dict[str, Any], tmp_path: Path) -> None:
     assert any(row["event"] == "consent:granted" and row["fields"] for row in rows)
 
 
-def test_jsonld_export_holds_dpv_consent_records(installation: dict[str, Any],
-                                                  tmp_path: Path) -> None:
+def test_jsonld_export_holds_dpv_consent_records(
+    installation: dict[str, Any], tmp_path: Path
+) -> None:
     out = tmp_path / "ledger.jsonld"
     export_file(installation["env"], out, "--format", "jsonld")
     document = json.loads(out.read_text(encoding="utf-8"))
@@ -241,8 +277,10 @@ def test_jsonld_export_holds_dpv_consent_records(installation: dict[str, Any],
 
 # --- filtered exports -------------------------------------------------------------------------
 
-def test_filtered_export_carries_inclusion_proofs(installation: dict[str, Any],
-                                                  tmp_path: Path) -> None:
+
+def test_filtered_export_carries_inclusion_proofs(
+    installation: dict[str, Any], tmp_path: Path
+) -> None:
     env = installation["env"]
     out = tmp_path / "parking.jsonl"
     since = (BASE_TIME + timedelta(minutes=4)).isoformat()
@@ -258,13 +296,13 @@ def test_filtered_export_carries_inclusion_proofs(installation: dict[str, Any],
 
     changed = list(lines)
     changed[1] = changed[1].replace('"p', '"q', 1)
-    failed(offline("verify", str(write_lines(tmp_path / "c.jsonl", changed))),
-           entries[1]["index"])
+    failed(offline("verify", str(write_lines(tmp_path / "c.jsonl", changed))), entries[1]["index"])
     swapped = [lines[1], lines[0], *lines[2:]]
-    failed(offline("verify", str(write_lines(tmp_path / "s.jsonl", swapped))),
-           entries[0]["index"])
-    unfiltered = [*lines[:-1], json.dumps({k: v for k, v in json.loads(lines[-1]).items()
-                                           if k != "filter"}) + "\n"]
+    failed(offline("verify", str(write_lines(tmp_path / "s.jsonl", swapped))), entries[0]["index"])
+    unfiltered = [
+        *lines[:-1],
+        json.dumps({k: v for k, v in json.loads(lines[-1]).items() if k != "filter"}) + "\n",
+    ]
     failed(offline("verify", str(write_lines(tmp_path / "u.jsonl", unfiltered))), 0)
 
     empty = tmp_path / "none.jsonl"
@@ -274,6 +312,7 @@ def test_filtered_export_carries_inclusion_proofs(installation: dict[str, Any],
 
 
 # --- edited exports, interrupted exports, keys, other logs ------------------------------------
+
 
 @pytest.fixture
 def exported(installation: dict[str, Any], tmp_path: Path) -> list[str]:
@@ -289,8 +328,9 @@ def test_edited_exports_fail_naming_the_entry(exported: list[str], tmp_path: Pat
     size = len(exported) - 1
     entry_5 = json.loads(exported[5])
     byte = list(exported)
-    byte[5] = byte[5].replace(f'"time":"{entry_5["entry"]["time"]}"',
-                              f'"time":"{entry_5["entry"]["time"][:-2]}9Z"')
+    byte[5] = byte[5].replace(
+        f'"time":"{entry_5["entry"]["time"]}"', f'"time":"{entry_5["entry"]["time"][:-2]}9Z"'
+    )
     assert byte[5] != exported[5]
     assert "entry 5 was changed" in check("byte.jsonl", byte, 5)
 
@@ -313,23 +353,23 @@ def test_edited_exports_fail_naming_the_entry(exported: list[str], tmp_path: Pat
     # Changing an entry and its leaf_hash together: the root no longer matches.
     both = json.loads(exported[2])
     both["entry"]["subject"] = "someone-else"
-    both["leaf_hash"] = base64.b64encode(
-        merkle.leaf_hash(export.rfc8785.dumps(both["entry"]))).decode()
+    both["leaf_hash"] = base64.b64encode(rfc9162.leaf_hash(rfc8785.dumps(both["entry"]))).decode()
     output = check("both.jsonl", [*exported[:2], json.dumps(both) + "\n", *exported[3:]], None)
     assert "do not hash to the signed root" in output
 
 
-def test_interrupted_export_leaves_no_file(installation: dict[str, Any], tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export, "PAGE_SIZE", 5)
-    original = export.JsonlWriter.write
+def test_interrupted_export_leaves_no_file(
+    installation: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writers, "PAGE_SIZE", 5)
+    original = writers.JsonlWriter.write
 
-    def crash_on_second_page(self: export.JsonlWriter, row: export.ExportRow) -> None:
+    def crash_on_second_page(self: writers.JsonlWriter, row: writers.ExportRow) -> None:
         if row.index >= 7:
             raise OSError("disk full")
         original(self, row)
 
-    monkeypatch.setattr(export.JsonlWriter, "write", crash_on_second_page)
+    monkeypatch.setattr(writers.JsonlWriter, "write", crash_on_second_page)
     out = tmp_path / "ledger.jsonl"
     result = invoke(installation["env"], "audit", "export", "--output", str(out))
     assert result.exit_code != 0
@@ -339,7 +379,7 @@ def test_interrupted_export_leaves_no_file(installation: dict[str, Any], tmp_pat
     assert len(lines_of(partial)) == 7
     assert "no tree head" in failed(offline("verify", str(partial)))
 
-    monkeypatch.setattr(export.JsonlWriter, "write", original)  # small pages, complete export
+    monkeypatch.setattr(writers.JsonlWriter, "write", original)  # small pages, complete export
     export_file(installation["env"], out)
     assert offline("verify", str(out)).exit_code == 0
 
@@ -349,42 +389,46 @@ def test_wrong_public_key_fails_the_signature(exported: list[str], tmp_path: Pat
     other = tmp_path / "other.json"
     other.write_text(json.dumps(public_jwk(Ed25519PrivateKey.generate(), "other")))
     assert "signature does not verify" in failed(
-        offline("verify", str(path), "--public-key", str(other)))
+        offline("verify", str(path), "--public-key", str(other))
+    )
 
     # A key swapped into the file along with a head signed by it is a forgery the JWKS exposes;
     # a swapped key alone breaks the signature.
     head = json.loads(exported[-1])
-    head["tree_head"]["jwk"] = public_jwk(Ed25519PrivateKey.generate(),
-                                          head["tree_head"]["key_id"])
+    head["tree_head"]["jwk"] = public_jwk(Ed25519PrivateKey.generate(), head["tree_head"]["key_id"])
     forged = write_lines(tmp_path / "forged.jsonl", [*exported[:-1], json.dumps(head) + "\n"])
     assert "signature does not verify" in failed(offline("verify", str(forged)))
 
 
-def test_previous_head_of_another_log_fails_consistency(installation: dict[str, Any],
-                                                        exported: list[str],
-                                                        tmp_path: Path) -> None:
+def test_previous_head_of_another_log_fails_consistency(
+    installation: dict[str, Any], exported: list[str], tmp_path: Path
+) -> None:
     path = write_lines(tmp_path / "ledger.jsonl", exported)
-    store = merkle.MemoryNodeStore(merkle.leaf_hash(bytes([n])) for n in range(3))
-    signer = installation["broker"].domain.signer
-    head = sign_head(signer, 3, merkle.root_hash(store, 3), datetime.now(UTC))
+    store = rfc9162.MemoryNodeStore(rfc9162.leaf_hash(bytes([n])) for n in range(3))
+    signer = head_signer(installation["broker"])
+    head = sign_head(signer, 3, rfc9162.root_hash(store, 3), datetime.now(UTC))
     other_log = tmp_path / "other-log.json"
     other_log.write_text(json.dumps(head.as_json()))
     assert "not consistent with the previous head" in failed(
-        offline("verify", str(path), "--previous-head", str(other_log)))
+        offline("verify", str(path), "--previous-head", str(other_log))
+    )
 
     key = Ed25519PrivateKey.generate()
-    stranger = sign_head(type(signer)(key, "stranger", signer.issuer), 3,
-                         merkle.root_hash(store, 3), datetime.now(UTC))
+    stranger = sign_head(
+        TreeHeadSigner(key, "stranger"), 3, rfc9162.root_hash(store, 3), datetime.now(UTC)
+    )
     other_key = tmp_path / "other-key.json"
     other_key.write_text(json.dumps(stranger.as_json()))
     assert "not consistent with the previous head" in failed(
-        offline("verify", str(path), "--previous-head", str(other_key)))
+        offline("verify", str(path), "--previous-head", str(other_key))
+    )
 
-    bigger = sign_head(signer, len(exported) + 5, merkle.EMPTY_ROOT, datetime.now(UTC))
+    bigger = sign_head(signer, len(exported) + 5, rfc9162.EMPTY_ROOT, datetime.now(UTC))
     longer = tmp_path / "longer.json"
     longer.write_text(json.dumps(bigger.as_json()))
     assert "entries were removed" in failed(
-        offline("verify", str(path), "--previous-head", str(longer)))
+        offline("verify", str(path), "--previous-head", str(longer))
+    )
 
 
 # --- tampering with the store -----------------------------------------------------------------
@@ -416,13 +460,19 @@ def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
 
 
 def _row(connection: Any, index: int) -> dict[str, Any]:
-    return dict(connection.execute(text('SELECT * FROM ledger_entries WHERE "index" = :i'),
-                                   {"i": index}).mappings().one())
+    return dict(
+        connection.execute(text('SELECT * FROM ledger_entries WHERE "index" = :i'), {"i": index})
+        .mappings()
+        .one()
+    )
 
 
 def _set(connection: Any, index: int, entry: str, leaf: bytes | None = None) -> None:
-    sql = 'UPDATE ledger_entries SET entry = :e WHERE "index" = :i' if leaf is None else \
-        'UPDATE ledger_entries SET entry = :e, leaf_hash = :h WHERE "index" = :i'
+    sql = (
+        'UPDATE ledger_entries SET entry = :e WHERE "index" = :i'
+        if leaf is None
+        else 'UPDATE ledger_entries SET entry = :e, leaf_hash = :h WHERE "index" = :i'
+    )
     connection.execute(text(sql), {"e": entry, "h": leaf, "i": index})
 
 
@@ -436,7 +486,7 @@ def edit_text_and_hash(connection: Any) -> int:
     row = _row(connection, 11)
     changed = row["entry"].replace('"purpose":"parking_purpose"', '"purpose":"marketing"')
     assert changed != row["entry"]
-    _set(connection, 11, changed, merkle.leaf_hash(changed.encode()))
+    _set(connection, 11, changed, rfc9162.leaf_hash(changed.encode()))
     return 11
 
 
@@ -447,13 +497,23 @@ def delete_row(connection: Any) -> int:
 
 def insert_row(connection: Any) -> int:
     """Slip a forged entry in at 6: later rows move up one, the ledger grows by one."""
-    connection.execute(text('UPDATE ledger_entries SET "index" = "index" + 1000000 '
-                            'WHERE "index" >= 6'))
-    connection.execute(text('UPDATE ledger_entries SET "index" = "index" - 999999 '
-                            'WHERE "index" >= 1000000'))
-    connection.execute(INSERT_ENTRY, entry_row(
-        6, LedgerEvent.CONSENT_GRANTED, at=BASE_TIME, consent_id="forged", service="parking",
-        details={"subject": "p0", "purpose": "marketing"}))
+    connection.execute(
+        text('UPDATE ledger_entries SET "index" = "index" + 1000000 WHERE "index" >= 6')
+    )
+    connection.execute(
+        text('UPDATE ledger_entries SET "index" = "index" - 999999 WHERE "index" >= 1000000')
+    )
+    connection.execute(
+        INSERT_ENTRY,
+        entry_row(
+            6,
+            LedgerEvent.CONSENT_GRANTED,
+            at=BASE_TIME,
+            consent_id="forged",
+            service="parking",
+            details={"subject": "p0", "purpose": "marketing"},
+        ),
+    )
     connection.execute(text("UPDATE ledger_head SET size = size + 1"))
     return 6
 
@@ -469,8 +529,9 @@ TAMPERING = [edit_text, edit_text_and_hash, delete_row, insert_row, swap_rows]
 
 
 @pytest.mark.parametrize("tamper", TAMPERING, ids=[t.__name__ for t in TAMPERING])
-def test_tampering_is_caught_live_and_offline(scratch: dict[str, Any], tmp_path: Path,
-                                              tamper: Any) -> None:
+def test_tampering_is_caught_live_and_offline(
+    scratch: dict[str, Any], tmp_path: Path, tamper: Any
+) -> None:
     env = scratch["env"]
     assert invoke(env, "audit", "verify").exit_code == 0
     with scratch["broker"].db.engine.begin() as connection:
@@ -488,21 +549,35 @@ def test_tampering_is_caught_live_and_offline(scratch: dict[str, Any], tmp_path:
 
 def test_a_row_beyond_the_ledger_is_caught_live(scratch: dict[str, Any]) -> None:
     with scratch["broker"].db.engine.begin() as connection:
-        connection.execute(INSERT_ENTRY, entry_row(
-            ENTRIES, LedgerEvent.CONSENT_REVOKED, at=BASE_TIME, consent_id="c1",
-            service="parking", details={"subject": "p1"}))
+        connection.execute(
+            INSERT_ENTRY,
+            entry_row(
+                ENTRIES,
+                LedgerEvent.CONSENT_REVOKED,
+                at=BASE_TIME,
+                consent_id="c1",
+                service="parking",
+                details={"subject": "p1"},
+            ),
+        )
     output = failed(invoke(scratch["env"], "audit", "verify"), ENTRIES)
     assert "beyond the ledger's size" in output
 
 
-@pytest.mark.parametrize(("level", "index", "message"), [
-    (2, 1, "stored tree node (2, 1)"),  # inside the tree: proofs of entries 4 .. 7 use it
-    (4, 0, "stored tree's nodes do not hash"),  # on the root's path
-])
-def test_a_changed_tree_node_is_caught_live(scratch: dict[str, Any], level: int, index: int,
-                                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("level", "index", "message"),
+    [
+        (2, 1, "stored tree node (2, 1)"),  # inside the tree: proofs of entries 4 .. 7 use it
+        (4, 0, "stored tree's nodes do not hash"),  # on the root's path
+    ],
+)
+def test_a_changed_tree_node_is_caught_live(
+    scratch: dict[str, Any], level: int, index: int, message: str
+) -> None:
     with scratch["broker"].db.engine.begin() as connection:
-        connection.execute(text('UPDATE ledger_nodes SET hash = :h WHERE level = :l AND '
-                                '"index" = :i'), {"h": b"\x00" * 32, "l": level, "i": index})
+        connection.execute(
+            text('UPDATE ledger_nodes SET hash = :h WHERE level = :l AND "index" = :i'),
+            {"h": b"\x00" * 32, "l": level, "i": index},
+        )
     output = failed(invoke(scratch["env"], "audit", "verify"))
     assert message in output

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from connectors import civil_registry
 from consent import egn
 from consent.guardianship import CITY_TIMEZONE, coming_of_age_at
-from consent.ledger import ledger_size
+from consent.ledger.entries import ledger_size
 from consent.models import Consent, Guardianship, LedgerEntry, Subject
 from tests.flows import CITIZEN_PASSWORD, Flow, basic, create_citizen, csrf_token
 

@@ -10,7 +10,8 @@ import jwt
 import pytest
 from flask import Flask
 
-from consent.receipts import RECEIPT_TYPE, public_key_from_jwk
+from consent.ledger.jwk import public_key_from_jwk
+from consent.receipts import RECEIPT_TYPE
 from tests.flows import Flow, create_citizen, person_details, revoke_in_wallet
 from tests.functional.test_my_data import signed_in
 

@@ -3,7 +3,7 @@
 Every process builds its own broker (its own engine and connection pool) from the test
 settings, like a worker would, and they start together at a barrier. Appends alternate
 between the data read's prepared path (``broker.prepared.append_prepared``) and the domain's
-``consent.ledger.append_entry`` inside ``db.writing``. On both backends the ledger must stay
+``consent.ledger.entries.append_entry`` inside ``db.writing``. On both backends the ledger must stay
 gapless and fork-free, and concurrent sequencers must build exactly the tree a single pass
 over the leaves builds.
 """
@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from consent import merkle
-from consent.ledger import LedgerEvent, append_entry, ledger_size
+from consent.ledger import rfc9162
+from consent.ledger.entries import LedgerEvent, append_entry, ledger_size
+from consent.ledger.heads import SignedTreeHead
 from consent.models import LedgerEntry, LedgerNode, TreeHead
-from consent.transparency import SignedTreeHead
 from consent.types import utcnow
 
 PROCESSES = 4
@@ -36,12 +36,14 @@ def _broker_for(database_url: str, var_dir: str) -> Any:
     from broker.app import build_broker
     from broker.config import load_settings
 
-    return build_broker(load_settings(env={}, var_dir=var_dir, database_url=database_url,
-                                      issuer="http://localhost"))
+    return build_broker(
+        load_settings(env={}, var_dir=var_dir, database_url=database_url, issuer="http://localhost")
+    )
 
 
-def _appender(database_url: str, var_dir: str, marker: str, worker: int, start: Any,
-              results: Any) -> None:
+def _appender(
+    database_url: str, var_dir: str, marker: str, worker: int, start: Any, results: Any
+) -> None:
     """Append APPENDS entries, alternating the two append paths; report the indexes."""
     from broker.prepared import append_prepared
 
@@ -52,13 +54,27 @@ def _appender(database_url: str, var_dir: str, marker: str, worker: int, start: 
         for n in range(APPENDS):
             details = {"worker": worker, "n": n}
             if n % 2:
-                indexes.append(append_prepared(
-                    broker.db, LedgerEvent.DATA_READ, at=utcnow(), consent_id=None,
-                    service=marker, details=details))
+                indexes.append(
+                    append_prepared(
+                        broker.db,
+                        LedgerEvent.DATA_READ,
+                        at=utcnow(),
+                        consent_id=None,
+                        service=marker,
+                        details=details,
+                    )
+                )
             else:
                 with broker.db.sessions() as session, broker.db.writing(session):
-                    indexes.append(append_entry(session, LedgerEvent.DATA_READ, at=utcnow(),
-                                                service=marker, details=details))
+                    indexes.append(
+                        append_entry(
+                            session,
+                            LedgerEvent.DATA_READ,
+                            at=utcnow(),
+                            service=marker,
+                            details=details,
+                        )
+                    )
         results.put(("appender", worker, indexes, None))
     except BaseException as exc:  # report, so the test fails with the cause
         results.put(("appender", worker, indexes, repr(exc)))
@@ -66,8 +82,9 @@ def _appender(database_url: str, var_dir: str, marker: str, worker: int, start: 
         broker.db.dispose()
 
 
-def _sequencer(database_url: str, var_dir: str, number: int, start: Any, stop: Any,
-               results: Any) -> None:
+def _sequencer(
+    database_url: str, var_dir: str, number: int, start: Any, stop: Any, results: Any
+) -> None:
     """Call ``sequence_once`` in a loop until told to stop; report the heads' sizes."""
     from broker.sequencer import sequence_once
 
@@ -132,8 +149,10 @@ def test_concurrent_appends_get_unique_consecutive_indexes(app, broker, settings
     start = SPAWN.Barrier(PROCESSES)
     results = SPAWN.Queue()
     processes = [
-        SPAWN.Process(target=_appender, args=(settings.database_url, str(settings.var_dir),
-                                              marker, worker, start, results))
+        SPAWN.Process(
+            target=_appender,
+            args=(settings.database_url, str(settings.var_dir), marker, worker, start, results),
+        )
         for worker in range(PROCESSES)
     ]
     try:
@@ -153,10 +172,14 @@ def test_concurrent_sequencers_build_one_tree_while_appends_continue(app, broker
     stop = SPAWN.Event()
     results = SPAWN.Queue()
     url, var = settings.database_url, str(settings.var_dir)
-    appenders = [SPAWN.Process(target=_appender, args=(url, var, marker, worker, start, results))
-                 for worker in range(PROCESSES)]
-    sequencers = [SPAWN.Process(target=_sequencer, args=(url, var, number, start, stop, results))
-                  for number in range(SEQUENCERS)]
+    appenders = [
+        SPAWN.Process(target=_appender, args=(url, var, marker, worker, start, results))
+        for worker in range(PROCESSES)
+    ]
+    sequencers = [
+        SPAWN.Process(target=_sequencer, args=(url, var, number, start, stop, results))
+        for number in range(SEQUENCERS)
+    ]
     for process in appenders + sequencers:
         process.start()
     reports: dict[tuple[str, int], Any] = {}
@@ -175,8 +198,11 @@ def test_concurrent_sequencers_build_one_tree_while_appends_continue(app, broker
         for process in appenders + sequencers:
             process.join(timeout=60)
     assert all(process.exitcode == 0 for process in appenders + sequencers)
-    _check_gapless(broker, marker, {number: values for (kind, number), values in reports.items()
-                                    if kind == "appender"})
+    _check_gapless(
+        broker,
+        marker,
+        {number: values for (kind, number), values in reports.items() if kind == "appender"},
+    )
     for number in range(SEQUENCERS):
         sizes = reports[("sequencer", number)]
         assert sizes == sorted(sizes), f"sequencer {number} saw the tree shrink"
@@ -188,31 +214,35 @@ def test_concurrent_sequencers_build_one_tree_while_appends_continue(app, broker
         size = ledger_size(session)
         leaves = session.scalars(select(LedgerEntry.leaf_hash).order_by(LedgerEntry.index)).all()
         heads = session.scalars(select(TreeHead).order_by(TreeHead.tree_size)).all()
-        node_rows = session.execute(select(LedgerNode.level, LedgerNode.index,
-                                           LedgerNode.hash)).all()
+        node_rows = session.execute(
+            select(LedgerNode.level, LedgerNode.index, LedgerNode.hash)
+        ).all()
         duplicates = session.execute(
             select(LedgerNode.level, LedgerNode.index, func.count())
-            .group_by(LedgerNode.level, LedgerNode.index).having(func.count() > 1)
+            .group_by(LedgerNode.level, LedgerNode.index)
+            .having(func.count() > 1)
         ).all()
     assert final.tree_size == size == len(leaves)
     assert final.verify(broker.keys.signing_key.public_key())
 
     # The root recomputed from every leaf hash, and every published head on the way: no fork.
     head_roots = {head.tree_size: head.root_hash for head in heads}
-    compact = merkle.CompactRange()
+    compact = rfc9162.CompactRange()
     for leaf in leaves:
         compact.append(leaf)
         if compact.size in head_roots:
-            assert head_roots[compact.size] == compact.root(), \
+            assert head_roots[compact.size] == compact.root(), (
                 f"the head of size {compact.size} forks from the ledger"
+            )
     assert compact.root() == final.root_hash
     for head in heads:
-        assert SignedTreeHead(head.tree_size, head.root_hash, head.timestamp, head.key_id,
-                              head.signature).verify(broker.keys.signing_key.public_key())
+        assert SignedTreeHead(
+            head.tree_size, head.root_hash, head.timestamp, head.key_id, head.signature
+        ).verify(broker.keys.signing_key.public_key())
 
     # Exactly the nodes one pass over the leaves builds: none missing, none twice, none wrong.
     assert duplicates == []
-    memory = merkle.MemoryNodeStore(leaves)
+    memory = rfc9162.MemoryNodeStore(leaves)
     assert len(node_rows) == len(memory.nodes)
     stored = Counter((level, index) for level, index, _ in node_rows)
     assert max(stored.values()) == 1
@@ -242,8 +272,10 @@ def test_batched_demo_load_interleaves_with_single_appends_without_gaps(app, bro
     start = SPAWN.Barrier(PROCESSES + 1)
     results = SPAWN.Queue()
     url, var = settings.database_url, str(settings.var_dir)
-    processes = [SPAWN.Process(target=_appender, args=(url, var, marker, worker, start, results))
-                 for worker in range(PROCESSES)]
+    processes = [
+        SPAWN.Process(target=_appender, args=(url, var, marker, worker, start, results))
+        for worker in range(PROCESSES)
+    ]
     processes.append(SPAWN.Process(target=_loader, args=(url, var, loaded, start, results)))
     try:
         reports = _run(processes, results, PROCESSES + 1)
@@ -251,12 +283,18 @@ def test_batched_demo_load_interleaves_with_single_appends_without_gaps(app, bro
         for process in processes:
             process.join(timeout=60)
     assert all(process.exitcode == 0 for process in processes)
-    _check_gapless(broker, marker, {number: values for (kind, number), values in reports.items()
-                                    if kind == "appender"})
+    _check_gapless(
+        broker,
+        marker,
+        {number: values for (kind, number), values in reports.items() if kind == "appender"},
+    )
     with broker.db.sessions() as session:
         assert ledger_size(session) == before + loaded + PROCESSES * APPENDS
-        synthetic = session.scalar(select(func.count()).select_from(LedgerEntry).where(
-            LedgerEntry.index >= before, LedgerEntry.service_client_id != marker))
+        synthetic = session.scalar(
+            select(func.count())
+            .select_from(LedgerEntry)
+            .where(LedgerEntry.index >= before, LedgerEntry.service_client_id != marker)
+        )
     assert synthetic == loaded
     first, entries = reports[("loader", 0)]
     assert entries == loaded and first >= before

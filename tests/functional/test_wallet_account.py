@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from consent import merkle
+from consent.ledger import rfc9162
 from consent.models import Consent, Subject
 from tests.flows import Flow, create_citizen, csrf_token
 from wallet_ui.models import WalletSession
@@ -178,7 +178,7 @@ def test_erasure_withdraws_consents_and_ends_the_account(
         f"/api/v1/audit/proofs/consistency?first={head_before['tree_size']}"
         f"&second={head_after['tree_size']}",
         headers={"Authorization": f"Bearer {bearer['access_token']}"}).get_json()
-    assert merkle.verify_consistency(
+    assert rfc9162.verify_consistency(
         head_before["tree_size"], head_after["tree_size"],
         base64.b64decode(head_before["root_hash"]), base64.b64decode(head_after["root_hash"]),
         [base64.b64decode(h) for h in proof["consistency_path"]])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from consent.ledger import LedgerEvent, append_entry
+from consent.ledger.entries import LedgerEvent, append_entry
 from consent.lifecycle import (
     InvalidTransition,
     expire_due_consents,

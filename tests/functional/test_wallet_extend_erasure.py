@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from broker.oauth.models import Token
-from consent.ledger import LedgerEvent
+from consent.ledger.entries import LedgerEvent
 from consent.models import (
     Consent,
     ConsentStatus,

@@ -36,7 +36,7 @@ def upgrade() -> None:
     sa.Column('size', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_head'))
     )
-    # The ledger starts empty; appends increment this single row (consent/ledger.py).
+    # The ledger starts empty; appends increment this single row (consent/ledger/entries.py).
     op.bulk_insert(sa.table("ledger_head", sa.column("id", sa.Integer), sa.column("size", sa.BigInteger)),
                    [{"id": 1, "size": 0}])
     op.create_table('purposes',

@@ -24,7 +24,7 @@ from consent.guardianship import (
     sync_wards,
     wards_of,
 )
-from consent.ledger import ledger_size
+from consent.ledger.entries import ledger_size
 from consent.lifecycle import record_decision, subject_key
 from consent.models import Consent, Guardianship, LedgerEntry, Service, Subject
 from consent.requests import AccessRequest, ScopeItem

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from consent import egn
 from consent.accounts import create_subject
 from consent.history import ReadFilter, history_page, iter_history, services_used
-from consent.ledger import LedgerEvent, append_entry
+from consent.ledger.entries import LedgerEvent, append_entry
 from consent.lifecycle import record_decision
 from consent.models import Service, Subject
 from consent.requests import AccessRequest, ScopeItem

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from consent import egn
 from consent.accounts import create_subject, national_id
-from consent.ledger import ledger_size
+from consent.ledger.entries import ledger_size
 from consent.lifecycle import (
     TRANSITIONS,
     InvalidTransition,

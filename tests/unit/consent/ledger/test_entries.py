@@ -11,14 +11,20 @@ import pytest
 import rfc8785
 from sqlalchemy import select
 
-from consent.ledger import LedgerEvent, append_entry, canonical_bytes, leaf_hash, ledger_size
+from consent.ledger.entries import LedgerEvent, append_entry, canonical_bytes, ledger_size
+from consent.ledger.rfc9162 import leaf_hash
 from consent.models import LedgerEntry
 
 
 def _append(session, **details) -> int:
-    return append_entry(session, LedgerEvent.DATA_READ, at=datetime.now(UTC),
-                        consent_id="cns_ledger_test", service="kindergartens",
-                        details=details or None)
+    return append_entry(
+        session,
+        LedgerEvent.DATA_READ,
+        at=datetime.now(UTC),
+        consent_id="cns_ledger_test",
+        service="kindergartens",
+        details=details or None,
+    )
 
 
 def test_leaf_hash_is_rfc9162():
@@ -35,8 +41,7 @@ def test_canonical_bytes_are_rfc8785():
 def test_appended_entries(broker, demo):
     with broker.db.sessions() as session, broker.db.writing(session):
         start = ledger_size(session)
-        indexes = [_append(session, fields=["given_name"], subject="ab" * 32)
-                   for _ in range(3)]
+        indexes = [_append(session, fields=["given_name"], subject="ab" * 32) for _ in range(3)]
         assert indexes == [start, start + 1, start + 2]
         assert ledger_size(session) == start + 3
     with broker.db.sessions() as session:
@@ -65,8 +70,7 @@ def test_a_rolled_back_append_gives_its_index_back(broker, demo):
         assert ledger_size(session) == start
         with broker.db.writing(session):
             assert _append(session) == start
-        assert session.scalar(select(LedgerEntry.index).where(
-            LedgerEntry.index > start)) is None
+        assert session.scalar(select(LedgerEntry.index).where(LedgerEntry.index > start)) is None
 
 
 def test_concurrent_appends_get_unique_consecutive_indexes(broker, demo):
@@ -100,6 +104,7 @@ def test_concurrent_appends_get_unique_consecutive_indexes(broker, demo):
     assert sorted(results) == list(range(start, start + total))
     with broker.db.sessions() as session:
         assert ledger_size(session) == start + total
-        stored = session.scalars(select(LedgerEntry.index).where(
-            LedgerEntry.index >= start).order_by(LedgerEntry.index)).all()
+        stored = session.scalars(
+            select(LedgerEntry.index).where(LedgerEntry.index >= start).order_by(LedgerEntry.index)
+        ).all()
         assert stored == list(range(start, start + total))

@@ -1,4 +1,4 @@
-"""Tests of the RFC 9162 Merkle tree (consent/merkle.py).
+"""Tests of the RFC 9162 Merkle tree (consent/ledger/rfc9162.py).
 
 The reference implementation below transcribes RFC 9162 §2.1.1 (MTH), §2.1.3.1 (PATH) and
 §2.1.4.1 (PROOF/SUBPROOF) literally over lists of entries, independent of the module's
@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent import ledger, merkle
-from consent.merkle import (
+from consent.ledger import entries as ledger_entries
+from consent.ledger import rfc9162
+from consent.ledger.rfc9162 import (
     EMPTY_ROOT,
     CompactRange,
     MemoryNodeStore,
@@ -31,6 +32,7 @@ from consent.merkle import (
     node_hash,
     nodes_completed_by_append,
     perfect_subtrees,
+    root_from_inclusion,
     root_hash,
     subtree_hash,
     verify_consistency,
@@ -146,11 +148,14 @@ def test_hash_primitives_use_rfc_9162_domain_separation() -> None:
 
 
 def test_leaf_hash_matches_the_ledger_rows() -> None:
-    row = ledger.entry_row(
-        7, ledger.LedgerEvent.CONSENT_GRANTED, at=datetime(2025, 1, 2, tzinfo=UTC), service="s"
+    row = ledger_entries.entry_row(
+        7,
+        ledger_entries.LedgerEvent.CONSENT_GRANTED,
+        at=datetime(2025, 1, 2, tzinfo=UTC),
+        service="s",
     )
     assert row["leaf_hash"] == leaf_hash(row["entry"].encode())
-    assert ledger.leaf_hash(b"x") == leaf_hash(b"x")
+    assert ledger_entries.leaf_hash(b"x") == leaf_hash(b"x")
 
 
 # --- Hand-computed trees ------------------------------------------------------------------------
@@ -400,6 +405,23 @@ def test_verify_inclusion_rejects_invalid_arguments() -> None:
     assert not verify_inclusion(leaf_hash(d[0]), 0, 1, [leaf], leaf_hash(d[0]))
 
 
+def test_root_from_inclusion_leads_to_the_root_or_to_none() -> None:
+    """The root a path leads to: what verify_inclusion compares and a filtered export groups by."""
+    d = entries(7)
+    store = store_of(d)
+    for size in range(1, 8):
+        for index in range(size):
+            proof = inclusion_proof(store, index, size)
+            assert root_from_inclusion(leaf_hash(d[index]), index, size, proof) == root_hash(
+                store, size
+            )
+    proof = inclusion_proof(store, 2, 7)
+    assert root_from_inclusion(leaf_hash(d[2]), 2, 7, [*proof, proof[0]]) is None  # too long
+    assert root_from_inclusion(leaf_hash(d[2]), 2, 7, proof[:-1]) is None  # too short
+    assert root_from_inclusion(leaf_hash(d[2]), 7, 7, proof) is None
+    assert root_from_inclusion(leaf_hash(d[2]), 2, 7, [proof[0][:31], *proof[1:]]) is None
+
+
 def test_verify_consistency_rejects_invalid_arguments() -> None:
     d = entries(9)
     store = store_of(d)
@@ -602,6 +624,6 @@ def test_pymerkle_agrees_on_generated_leaves(d: list[bytes], data: st.DataObject
 
 
 def test_module_has_no_storage_dependencies() -> None:
-    source = Path(merkle.__file__).read_text(encoding="utf-8")
+    source = Path(rfc9162.__file__).read_text(encoding="utf-8")
     for name in ("sqlalchemy", "flask"):
         assert f"import {name}" not in source and f"from {name}" not in source

@@ -1,8 +1,9 @@
-"""Append-only ledger rows, designed as the leaves of an RFC 9162 Merkle tree.
+"""Append-only ledger entries, designed as the leaves of an RFC 9162 Merkle tree.
 
 Each entry is a JSON object with field *names* only, never values, and the subject as a keyed
-pseudonym. Its bytes are the RFC 8785 canonical form, and ``leaf_hash`` is
-``SHA-256(0x00 || bytes)`` (RFC 9162 §2.1.1), so the tree can be built over stored rows as is.
+pseudonym. Its bytes are the RFC 8785 canonical form, and its leaf hash is
+``SHA-256(0x00 || bytes)`` (:func:`consent.ledger.rfc9162.leaf_hash`), so the tree can be built
+over stored rows as is.
 
 Indexes are consecutive and gapless: an append increments ``ledger_head.size`` inside the same
 transaction, so the row lock (PostgreSQL) or the single writer (SQLite) orders appends, and a
@@ -11,7 +12,7 @@ rolled-back append takes its index back with it.
 
 from __future__ import annotations
 
-import hashlib
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
@@ -21,9 +22,9 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from consent.ledger.rfc9162 import leaf_hash
 from consent.models import LedgerEntry, LedgerHead
 
-LEAF_PREFIX = b"\x00"
 ENTRY_VERSION = 1
 
 
@@ -49,10 +50,6 @@ class LedgerEvent(StrEnum):
 def canonical_bytes(entry: dict[str, Any]) -> bytes:
     """Return the RFC 8785 (JCS) serialisation of ``entry``."""
     return rfc8785.dumps(entry)
-
-
-def leaf_hash(entry_bytes: bytes) -> bytes:
-    return hashlib.sha256(LEAF_PREFIX + entry_bytes).digest()
 
 
 _HEAD = cast(Table, LedgerHead.__table__)
@@ -138,4 +135,14 @@ def ensure_head(session: Session) -> None:
 
 
 def ledger_size(session: Session) -> int:
+    """Return how many entries the ledger holds (the tree may cover fewer: see ``tree``)."""
     return session.execute(select(LedgerHead.size).where(LedgerHead.id == 1)).scalar_one()
+
+
+def parse_entry(text: str) -> dict[str, Any]:
+    """Read a stored entry's text; an empty dict when it is not a JSON object."""
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return {}
+    return entry if isinstance(entry, dict) else {}

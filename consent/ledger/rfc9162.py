@@ -1,5 +1,6 @@
 """RFC 9162 (Certificate Transparency 2.0) Merkle tree over the ledger's leaf hashes.
 
+The one home of the specification: the leaf and node hashes, proofs and their verification.
 Pure computation: no database, no Flask. Storage is abstracted as *perfect subtree nodes*. A
 node key ``(level, index)`` names the hash of the perfect subtree of ``2**level`` leaves
 covering leaves ``[index * 2**level, (index + 1) * 2**level)``; level 0 nodes are leaf hashes
@@ -209,24 +210,24 @@ def _hash_list(*hashes: object) -> list[bytes] | None:
     return checked if len(checked) == len(hashes) else None
 
 
-def verify_inclusion(
-    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> bool:
-    """Check that leaf hash ``leaf`` is entry ``index`` of the tree of ``size`` with ``root``.
+def root_from_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
+    """Return the root that audit path ``path`` of leaf hash ``leaf`` leads to, else None.
 
-    The algorithm of RFC 9162 §2.1.3.2. ``leaf`` is the leaf *hash* (SHA-256(0x00 || entry)),
-    as stored in the ledger. Any invalid argument yields False, never an exception.
+    The root computation of RFC 9162 §2.1.3.2 for entry ``index`` of a tree of ``size``: a
+    filtered export proves each entry this way, grouping the entries by the root they reach.
+    Any invalid argument (a proof too long or too short, a hash that is not 32 bytes) yields
+    None, never an exception.
     """
     if not (isinstance(index, int) and isinstance(size, int) and 0 <= index < size):
-        return False
-    path = _hash_list(leaf, root, *proof) if isinstance(proof, Sequence) else None
-    if path is None:
-        return False
+        return None
+    checked = _hash_list(leaf, *path) if isinstance(path, Sequence) else None
+    if checked is None:
+        return None
     fn, sn = index, size - 1
     r = leaf
-    for p in path[2:]:
+    for p in checked[1:]:
         if sn == 0:
-            return False  # proof longer than the tree is tall
+            return None  # proof longer than the tree is tall
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             if not fn & 1:
@@ -238,7 +239,20 @@ def verify_inclusion(
             r = node_hash(r, p)
         fn >>= 1
         sn >>= 1
-    return sn == 0 and r == root
+    return r if sn == 0 else None
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
+    """Check that leaf hash ``leaf`` is entry ``index`` of the tree of ``size`` with ``root``.
+
+    The algorithm of RFC 9162 §2.1.3.2. ``leaf`` is the leaf *hash* (SHA-256(0x00 || entry)),
+    as stored in the ledger. Any invalid argument yields False, never an exception.
+    """
+    if _hash_list(root) is None:
+        return False
+    return root_from_inclusion(leaf, index, size, proof) == root
 
 
 def verify_consistency(

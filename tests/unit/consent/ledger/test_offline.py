@@ -4,41 +4,60 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.keys import public_jwk, thumbprint
-from consent import merkle
-from consent.export import verify_export
-from consent.receipts import ReceiptSigner
-from consent.transparency import sign_head
+from consent.ledger import rfc9162
+from consent.ledger.heads import TreeHeadSigner, sign_head
+from consent.ledger.offline import verify_export
 from consent.types import utcnow
 
 
 def _export(entries: list[dict], *, pretty_entry: int | None = None) -> list[str]:
     key = Ed25519PrivateKey.generate()
-    signer = ReceiptSigner(key, thumbprint(key), "https://broker.example")
-    compact = merkle.CompactRange()
+    signer = TreeHeadSigner(key, thumbprint(key))
+    compact = rfc9162.CompactRange()
     lines = []
     for index, entry in enumerate(entries):
         canonical = rfc8785.dumps(entry)
-        leaf = merkle.leaf_hash(canonical)
+        leaf = rfc9162.leaf_hash(canonical)
         compact.append(leaf)
         text = canonical.decode()
         if index == pretty_entry:
             text = json.dumps(entry, indent=2)  # the same value, not in RFC 8785 form
-        lines.append(f'{{"type":"entry","index":{index},'
-                     f'"leaf_hash":"{base64.b64encode(leaf).decode()}","entry":{text}}}')
+        lines.append(
+            f'{{"type":"entry","index":{index},'
+            f'"leaf_hash":"{base64.b64encode(leaf).decode()}","entry":{text}}}'
+        )
     head = sign_head(signer, compact.size, compact.root(), utcnow())
-    lines.append(json.dumps({"type": "tree_head",
-                             "tree_head": {**head.as_json(), "jwk": public_jwk(key, head.key_id)}}))
+    lines.append(
+        json.dumps(
+            {
+                "type": "tree_head",
+                "tree_head": {**head.as_json(), "jwk": public_jwk(key, head.key_id)},
+            }
+        )
+    )
     return lines
 
 
 def _entries(count: int) -> list[dict]:
-    return [{"v": 1, "index": i, "event": "data:read", "service": "s", "subject": "p" * 8,
-             "fields": ["given_name"], "time": "2026-11-26T10:00:00Z"} for i in range(count)]
+    return [
+        {
+            "v": 1,
+            "index": i,
+            "event": "data:read",
+            "service": "s",
+            "subject": "p" * 8,
+            "fields": ["given_name"],
+            "time": "2026-11-26T10:00:00Z",
+        }
+        for i in range(count)
+    ]
 
 
 def test_an_export_verifies():
@@ -58,3 +77,10 @@ def test_a_changed_entry_is_named():
     report = verify_export(lines)
     assert not report.ok
     assert report.first_bad_entry == 5
+
+
+def test_offline_verification_loads_no_sqlalchemy():
+    """An auditor's machine needs the specification, the keys and the file: no database."""
+    code = "import consent.ledger.offline, sys; assert 'sqlalchemy' not in sys.modules"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from consent.transparency import SignedTreeHead
+from consent.ledger.heads import SignedTreeHead, TreeHeadSigner
 
 ED25519_NOTE_ALGORITHM = b"\x01"
 
@@ -27,6 +27,7 @@ def origin(issuer: str) -> str:
 
 
 def note_key_id(name: str, key: Ed25519PrivateKey) -> bytes:
+    """The signed note's key id: SHA-256(name || "\\n" || 0x01 || public key)[:4]."""
     public = key.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
@@ -34,12 +35,14 @@ def note_key_id(name: str, key: Ed25519PrivateKey) -> bytes:
 
 
 def checkpoint_body(log_origin: str, head: SignedTreeHead) -> str:
+    """The checkpoint's text: origin, tree size, base64 root hash, one a line."""
     return f"{log_origin}\n{head.tree_size}\n{base64.b64encode(head.root_hash).decode()}\n"
 
 
-def checkpoint_note(issuer: str, key: Ed25519PrivateKey, head: SignedTreeHead) -> str:
+def checkpoint_note(issuer: str, signer: TreeHeadSigner, head: SignedTreeHead) -> str:
+    """Return ``head`` as a checkpoint in a signed note, signed by the tree heads' key."""
     name = origin(issuer)
     body = checkpoint_body(name, head)
-    signature = key.sign(body.encode())
-    token = base64.b64encode(note_key_id(name, key) + signature).decode()
+    signature = signer.key.sign(body.encode())
+    token = base64.b64encode(note_key_id(name, signer.key) + signature).decode()
     return f"{body}\n\u2014 {name} {token}\n"

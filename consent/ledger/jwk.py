@@ -1,0 +1,65 @@
+"""The Ed25519 public keys that tree heads and receipts are checked with, read from JWKs.
+
+A key is an ``OKP`` JWK with ``crv`` ``Ed25519`` (RFC 8037), alone or in a JWKS (RFC 7517
+§5), as the broker publishes it. Pure: offline verification reads keys with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+class KeyFormatError(ValueError):
+    """A JWK or JWKS that holds no usable Ed25519 public key."""
+
+
+def _is_ed25519(jwk: object) -> bool:
+    return isinstance(jwk, Mapping) and jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519"
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
+    """Read an Ed25519 public JWK, or the first Ed25519 key of a JWKS; ``KeyFormatError`` if not."""
+    if isinstance(jwk, Mapping) and isinstance(jwk.get("keys"), list):
+        keys = [key for key in jwk["keys"] if _is_ed25519(key)]
+        if not keys:
+            raise KeyFormatError("the key set holds no Ed25519 key")
+        jwk = keys[0]
+    if not _is_ed25519(jwk) or not isinstance(jwk.get("x"), str):
+        raise KeyFormatError("not an Ed25519 public JWK (kty OKP, crv Ed25519)")
+    x = jwk["x"]
+    try:
+        raw = base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyFormatError(f"the JWK's key is unreadable: {exc}") from exc
+
+
+def keys_from_document(document: object) -> dict[str | None, Ed25519PublicKey]:
+    """The Ed25519 keys of a JWK or a JWKS, by ``kid`` (None for a JWK without one)."""
+    if not isinstance(document, Mapping):
+        raise KeyFormatError("a public key is a JSON object: a JWK or a JWKS")
+    candidates = document.get("keys") if "keys" in document else [document]
+    if not isinstance(candidates, list):
+        raise KeyFormatError("a JWKS holds a list under 'keys'")
+    keys: dict[str | None, Ed25519PublicKey] = {}
+    for jwk in candidates:
+        if _is_ed25519(jwk):
+            kid = jwk.get("kid")
+            keys[kid if isinstance(kid, str) else None] = public_key_from_jwk(jwk)
+    if not keys:
+        raise KeyFormatError("no Ed25519 public key (kty OKP, crv Ed25519) found")
+    return keys
+
+
+def pick_key(keys: Mapping[str | None, Ed25519PublicKey], key_id: str) -> Ed25519PublicKey | None:
+    """The key named ``key_id``, else one without a name, else the only key there is."""
+    if key_id in keys:
+        return keys[key_id]
+    if None in keys:
+        return keys[None]
+    return next(iter(keys.values())) if len(keys) == 1 else None
