@@ -174,7 +174,7 @@ def find_token(db: Database, token_string: str, hint: str | None) -> PresentedTo
     values, access_hash, state = row[:count], row[count], row[count + 1 :]
     kind = "access_token" if access_hash == digest else "refresh_token"
     return PresentedToken(
-        *values,  # type: ignore[arg-type]
+        *values,  # type: ignore[arg-type, misc]
         presented_as=kind,
         consent_state=ConsentState(*state) if state[0] is not None else None,
     )
