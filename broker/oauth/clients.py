@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from sqlalchemy import Table, bindparam, select
 
 from broker.prepared import Prepared
@@ -42,12 +43,12 @@ class ServiceRecord:
 
 
 _SERVICE_TABLE = cast(Table, Service.__table__)
-_READ_CLIENT = Prepared(select(
-    *(_SERVICE_TABLE.c[field.name] for field in fields(ServiceRecord))
-).where(
-    _SERVICE_TABLE.c.client_id == bindparam("client_id"),
-    _SERVICE_TABLE.c.status == ServiceStatus.ACTIVE.value,
-))
+_READ_CLIENT = Prepared(
+    select(*(_SERVICE_TABLE.c[field.name] for field in fields(ServiceRecord))).where(
+        _SERVICE_TABLE.c.client_id == bindparam("client_id"),
+        _SERVICE_TABLE.c.status == ServiceStatus.ACTIVE.value,
+    )
+)
 
 
 @dataclass
@@ -92,3 +93,15 @@ def query_client(db: Database, client_id: str | None) -> OAuthClient | None:
         return None
     row = _READ_CLIENT.one_or_none(db.raw, db.dialect, client_id=client_id)
     return OAuthClient(ServiceRecord(*row)) if row is not None else None
+
+
+def client_secret_basic(query_client: Any, request: Any) -> Any:
+    """Authlib's Basic authentication, but credentials that are not UTF-8 fail it (401).
+
+    Authlib decodes the Basic credentials as UTF-8 and lets ``UnicodeDecodeError`` escape,
+    which would be a 500.
+    """
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except UnicodeDecodeError:
+        return None

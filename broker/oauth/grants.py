@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
@@ -10,42 +10,17 @@ from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
-    OAuth2Error,
     grants,
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
 from sqlalchemy import select, update
 
 from broker.oauth.models import AuthorizationCode, Token
-from consent.catalogue import purpose_rules
 from consent.crypto import token_hash
 from consent.decisions import Reason, decide_access
 from consent.models import Consent
-from consent.requests import (
-    AccessRequest,
-    GrantedSubject,
-    InvalidAuthorizationDetails,
-    parse_authorization_details,
-    parse_scope_shorthand,
-)
+from consent.requests import GrantedSubject
 from consent.types import utcnow
-
-
-class InvalidAuthorizationDetailsError(OAuth2Error):
-    """RFC 9396 §5: the authorization details are malformed or not allowed."""
-
-    error = "invalid_authorization_details"
-
-
-def safe_description(text: str) -> str:
-    """Make ``text`` fit RFC 6749's ``error_description`` set (%x20-21 / %x23-5B / %x5D-7E).
-
-    Descriptions quote what the client sent; Authlib's ``OAuth2Error`` raises ``ValueError``
-    (a 500) for any other character, such as Cyrillic, a quote or a control character.
-    """
-    return "".join(
-        char if " " <= char <= "~" and char not in '"\\' else "?" for char in text
-    )
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -71,7 +46,26 @@ class S256CodeChallenge(CodeChallenge):
         super().validate_code_verifier(grant, result)
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class OrderedHooks:
+    """Run a grant's hooks in the order its extensions registered them.
+
+    Authlib keeps each kind of hook in a set, so two extensions on one hook (PKCE and the
+    authorization details, both after the request payload is validated) would run in an
+    order that changes from process to process. Here PKCE is always refused first.
+    """
+
+    _hooks: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hooks = defaultdict(list)
+
+    def register_hook(self, hook_type: str, hook: Any) -> None:
+        if hook not in self._hooks[hook_type]:
+            self._hooks[hook_type].append(hook)
+
+
+class AuthorizationCodeGrant(OrderedHooks, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
 
     @staticmethod
@@ -87,35 +81,6 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if not client.check_redirect_uri(redirect_uri):
             raise InvalidRequestError("This 'redirect_uri' is not registered for the client.")
         return str(redirect_uri)
-
-    def validate_authorization_request(self) -> str:
-        redirect_uri: str = super().validate_authorization_request()
-        try:
-            self.request.access_request = self._access_request()
-        except InvalidAuthorizationDetails as exc:
-            raise InvalidAuthorizationDetailsError(
-                safe_description(str(exc)), redirect_uri=redirect_uri,
-                state=self.request.payload.state,
-            ) from exc
-        return redirect_uri
-
-    def _access_request(self) -> AccessRequest:
-        broker = self.server.broker
-        session = broker.db.session
-        service = self.request.client.service
-        context = dict(
-            catalogue=broker.connectors.catalogue,
-            purposes=purpose_rules(session, service.id),
-            default_purpose=service.default_purpose,
-            now=utcnow(),
-        )
-        payload = self.request.payload.data
-        details = payload.get("authorization_details")
-        if details:
-            if len(self.request.payload.datalist.get("authorization_details", [])) > 1:
-                raise InvalidAuthorizationDetails("Send 'authorization_details' once.")
-            return parse_authorization_details(details, **context)
-        return parse_scope_shorthand(payload.get("scope") or "", **context)
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         now = utcnow()
@@ -195,7 +160,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return GrantedSubject(authorization_code.subject_id, consent)
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(OrderedHooks, grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012
     INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -219,8 +184,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 return None
         spent = session.execute(
             update(Token)
-            .where(Token.id == row.id, Token.refresh_used_at.is_(None),
-                   Token.revoked_at.is_(None))
+            .where(Token.id == row.id, Token.refresh_used_at.is_(None), Token.revoked_at.is_(None))
             .values(refresh_used_at=now, revoked_at=now)
         ).rowcount
         if spent != 1:
@@ -271,7 +235,3 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         token = self.generate_token(scope=scope, include_refresh_token=False)
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER
-
-
-def new_family_id() -> str:
-    return "fam_" + secrets.token_urlsafe(15)

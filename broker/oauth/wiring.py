@@ -1,0 +1,90 @@
+"""The whole OAuth wiring in one place, as in Authlib's example server: grants, extensions,
+endpoints, token storage, and the routes of the token endpoint and its neighbours.
+
+The authorization endpoint itself is the wallet's consent page (``wallet_ui``), which the
+app hands the server built here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
+from flask import Flask, Response, json, request
+
+from broker.oauth.clients import client_secret_basic, query_client
+from broker.oauth.endpoints import IntrospectionEndpoint, RevocationEndpoint
+from broker.oauth.errors import safe_description
+from broker.oauth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+)
+from broker.oauth.metadata import metadata
+from broker.oauth.personal_data import ConsentDetails, PersonalData
+from broker.oauth.server import AuthorizationServer
+from broker.oauth.token_store import token_generator, token_saver
+
+if TYPE_CHECKING:
+    from broker.parts import Broker
+
+
+def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
+    """Build the authorization server of ``broker`` and serve its endpoints from ``app``."""
+    server = AuthorizationServer(broker)
+    server.init_app(
+        app,
+        query_client=lambda client_id: query_client(broker.db, client_id),
+        save_token=token_saver(broker),
+    )
+    server.register_token_generator("default", token_generator(broker))
+    server.register_client_auth_method("client_secret_basic", client_secret_basic)
+    details = ConsentDetails(PersonalData(broker))
+    # PKCE first: the grant runs its hooks in this order (grants.OrderedHooks).
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), details])
+    server.register_grant(RefreshTokenGrant, [details])
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(RevocationEndpoint)
+    app.extensions["serdika.oauth"] = server
+    _register_routes(app, server, json.dumps(metadata(broker.settings.issuer, details.types)))
+    return server
+
+
+def _register_routes(app: Flask, server: AuthorizationServer, document: str) -> None:
+    db = server.broker.db
+
+    @app.post("/oauth2/token")
+    def token_endpoint() -> Response:
+        # RFC 6749 §3.2: parameters MUST NOT be sent more than once (Authlib takes the first).
+        repeated = sorted(name for name, values in request.form.lists() if len(values) > 1)
+        if repeated:
+            described = f"Parameter(s) sent more than once: {', '.join(repeated)}."
+            return server.handle_error_response(
+                None, InvalidRequestError(safe_description(described))
+            )
+        with db.writing():
+            return server.create_token_response()
+
+    @app.post("/oauth2/introspect")
+    def introspection_endpoint() -> Response:
+        return server.create_endpoint_response(IntrospectionEndpoint.ENDPOINT_NAME)
+
+    @app.post("/oauth2/revoke")
+    def revocation_endpoint() -> Response:
+        with db.writing():
+            return server.create_endpoint_response(RevocationEndpoint.ENDPOINT_NAME)
+
+    @app.get("/.well-known/oauth-authorization-server")
+    def authorization_server_metadata() -> Response:
+        return Response(document, mimetype="application/json")
+
+    @app.get("/oauth2/jwks")
+    def jwks() -> Response:
+        keys = {"keys": [server.broker.keys.public_jwk()]}
+        return Response(json.dumps(keys), mimetype="application/jwk-set+json")
+
+    @app.errorhandler(OAuth2Error)
+    def oauth_error(error: OAuth2Error) -> Response:
+        return server.handle_error_response(None, error)
