@@ -37,9 +37,10 @@ sys.path.insert(0, str(ROOT))
 from broker.db import make_engine  # noqa: E402
 from broker.demo import demo_people  # noqa: E402
 from broker.sandbox import SandboxUpstream, demo_benefits, demo_connector_options  # noqa: E402
+from commons.clock import city_zone  # noqa: E402
 from connectors import civil_registry, csv_files, local_taxes, meter_readings  # noqa: E402
 from connectors.base import SubjectRef  # noqa: E402
-from connectors.limits import city_zone, enforce  # noqa: E402
+from connectors.limits import enforce  # noqa: E402
 from connectors.registry import ConnectorRegistry, ConnectorSpec  # noqa: E402
 from consent.constraints import GrantedLimits, parse_read_parameters, resolve_read  # noqa: E402
 

@@ -16,8 +16,8 @@ from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commons import egn
 from connectors import civil_registry
-from consent import egn
 from consent.accounts import create_subject
 from consent.catalogue import register_service
 from consent.models import Purpose, Service, ServiceKind, Subject

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from connectors.sql import Prepared
+from commons.prepared import Prepared
 from consent import ledger, quotas
 
 if TYPE_CHECKING:

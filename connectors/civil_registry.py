@@ -43,6 +43,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from commons import egn
+from commons.clock import city_zone
+from commons.prepared import Prepared, driver_error
 from connectors.base import (
     ConnectorConfigError,
     ConnectorDescription,
@@ -55,17 +58,13 @@ from connectors.base import (
     SubjectRef,
     requested_fields,
 )
-from connectors.limits import city_zone
 from connectors.sql import (
     DEFAULT_TIMEOUT,
-    Prepared,
     check_tables,
-    driver_error,
     source_failure,
     sql_source_engine,
     table_name,
 )
-from consent import egn
 
 DPV = "https://w3id.org/dpv/pd#"
 DEFAULT_PEOPLE_TABLE = "civil_registry_people"
@@ -356,7 +355,7 @@ class CivilRegistryConnector:
 
 
 def is_minor(birth_date: date, today: date) -> bool:
-    """True before the 18th birthday (:func:`consent.egn.coming_of_age`)."""
+    """True before the 18th birthday (:func:`commons.egn.coming_of_age`)."""
     return today < egn.coming_of_age(birth_date)
 
 

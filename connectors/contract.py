@@ -71,6 +71,7 @@ from typing import Any
 
 import pytest
 
+from commons.clock import city_zone
 from connectors.base import (
     Connector,
     ConnectorDescription,
@@ -83,7 +84,7 @@ from connectors.base import (
     SubjectNotFound,
     SubjectRef,
 )
-from connectors.limits import city_zone, enforce, parse_instant, window
+from connectors.limits import enforce, parse_instant, window
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 CYRILLIC = re.compile(r"[\u0400-\u04ff]")

@@ -52,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from commons.prepared import driver_error
 from connectors.base import (
     ConnectorDescription,
     Constraints,
@@ -66,7 +67,6 @@ from connectors.base import (
 from connectors.sql import (
     DEFAULT_TIMEOUT,
     check_tables,
-    driver_error,
     source_failure,
     sql_source_engine,
 )

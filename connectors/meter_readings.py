@@ -60,6 +60,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from commons.clock import city_zone
 from connectors.base import (
     ConnectorDescription,
     Constraints,
@@ -71,7 +72,7 @@ from connectors.base import (
     SubjectRef,
     requested_fields,
 )
-from connectors.limits import aggregate, city_zone, day_start, period_end, periods, window
+from connectors.limits import aggregate, day_start, period_end, periods, window
 from connectors.sql import DEFAULT_TIMEOUT, source_failure, sql_source_engine
 
 DPV = "https://w3id.org/dpv/pd#"

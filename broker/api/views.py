@@ -11,8 +11,9 @@ from broker.api.tokens import TokenRefused, bearer_from, read_grant
 from broker.parts import current_broker
 from broker.prepared import append_prepared, give_back_read, take_read
 from broker.problems import insufficient_scope, invalid_token, missing_token, problem
+from commons.clock import city_zone
 from connectors.base import ConnectorError, Constraints, SourceUnavailable, SubjectRef
-from connectors.limits import city_zone, enforce
+from connectors.limits import enforce
 from consent.constraints import (
     BadReadParameters,
     GrantedLimits,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from commons import egn
 from connectors import civil_registry
 from connectors.base import Connector, SubjectRef
 from connectors.civil_registry import CivilRegistryConnector
 from connectors.contract import ConnectorContract
-from consent import egn
 from tests.conftest import BACKENDS, _postgres_database
 
 MARIA = egn.make(date(1988, 3, 14), 471)

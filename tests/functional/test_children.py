@@ -18,8 +18,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
+from commons import egn
 from connectors import civil_registry
-from consent import egn
 from consent.guardianship import CITY_TIMEZONE, coming_of_age_at
 from consent.ledger import ledger_size
 from consent.models import Consent, Guardianship, LedgerEntry, Subject

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, create_engine
 from sqlalchemy.engine import Engine
 
+from commons import egn
+from commons.clock import city_zone
 from connectors import civil_registry
 from connectors.base import (
     Connector,
@@ -24,8 +26,6 @@ from connectors.base import (
 )
 from connectors.civil_registry import CivilRegistryConnector, is_minor
 from connectors.contract import ConnectorContract
-from connectors.limits import city_zone
-from consent import egn
 from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url, locked
 
 MARIA = egn.make(date(1988, 3, 14), 471)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from commons import egn
 from connectors import csv_files, local_taxes
 from connectors.base import (
     BadUpstreamData,
@@ -23,7 +24,6 @@ from connectors.base import (
 )
 from connectors.contract import ConnectorContract
 from connectors.csv_files import CsvFilesConnector, demo_options, write_demo_files
-from consent import egn
 
 MARIA = egn.make(date(1988, 3, 14), 471)
 GEORGI = egn.make(date(1985, 11, 2), 186)

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from broker.sandbox import SandboxUpstream, demo_benefits, demo_connector_options
+from commons import egn
 from connectors.base import (
     BadUpstreamData,
     ConnectorConfigError,
@@ -32,7 +33,6 @@ from connectors.base import (
 from connectors.contract import ConnectorContract
 from connectors.http_json import HttpJsonConnector
 from connectors.registry import ConnectorSpec, instantiate
-from consent import egn
 from tests.unit.connectors.upstream import Reply, Seen, Upstream
 
 SUBJECT = SubjectRef("8803144710")

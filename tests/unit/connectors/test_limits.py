@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from commons import egn
+from commons.clock import city_zone
 from connectors import meter_readings
 from connectors.base import (
     BadUpstreamData,
@@ -22,7 +24,6 @@ from connectors.base import (
 )
 from connectors.limits import (
     aggregate,
-    city_zone,
     day_start,
     enforce,
     parse_instant,
@@ -32,7 +33,6 @@ from connectors.limits import (
     window,
 )
 from connectors.meter_readings import MeterReadingsConnector
-from consent import egn
 
 HOURLY, DAILY, MONTHLY = Granularity.HOURLY, Granularity.DAILY, Granularity.MONTHLY
 SOFIA = city_zone()

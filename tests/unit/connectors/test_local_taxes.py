@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
+from commons import egn
 from connectors import local_taxes
 from connectors.base import (
     Connector,
@@ -26,7 +27,6 @@ from connectors.base import (
 from connectors.contract import ConnectorContract
 from connectors.limits import enforce
 from connectors.local_taxes import LocalTaxesConnector
-from consent import egn
 from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url
 
 MARIA = egn.make(date(1988, 3, 14), 471)

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.engine import Engine
 
+from commons import egn
+from commons.clock import city_zone
 from connectors import meter_readings
 from connectors.base import (
     Connector,
@@ -26,10 +28,9 @@ from connectors.base import (
     SubjectRef,
 )
 from connectors.contract import ConnectorContract
-from connectors.limits import city_zone, day_start, enforce
+from connectors.limits import day_start, enforce
 from connectors.meter_readings import MeterReadingsConnector, demo_meter_id
 from connectors.registry import ConnectorSpec, instantiate
-from consent import egn
 from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url, locked
 
 HOURLY, DAILY, MONTHLY = Granularity.HOURLY, Granularity.DAILY, Granularity.MONTHLY
