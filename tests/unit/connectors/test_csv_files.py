@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from commons import egn
-from connectors import csv_files, local_taxes
 from connectors.base import (
     BadUpstreamData,
     ConnectorConfigError,
@@ -23,7 +22,10 @@ from connectors.base import (
     SubjectRef,
 )
 from connectors.contract import ConnectorContract
-from connectors.csv_files import CsvFilesConnector, demo_options, write_demo_files
+from connectors.csv_files import CsvFilesConnector
+from demo import bankya as demo_bankya
+from demo import local_taxes
+from demo.bankya import demo_options, write_demo_files
 
 MARIA = egn.make(date(1988, 3, 14), 471)
 GEORGI = egn.make(date(1985, 11, 2), 186)
@@ -423,7 +425,7 @@ def test_the_demo_files_serve_the_demo_citizens(tmp_path: Path):
         car = local_taxes.demo_vehicle(next(p for p in demo_people() if p["national_id"] == who))
         assert car is not None
         assert permit["vehicle_plate"] == car["registration"]
-        assert permit["zone"] in csv_files._ZONES
+        assert permit["zone"] in demo_bankya._ZONES
     exemptions = bankya.fetch(SubjectRef(ELENA), "waste_fee_exemptions", ["year", "ground"])
     assert exemptions["year"] == ["2025", "2026"]
     for nobody in (NIKOLA, ELENA):

@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, unquote_plus
 import httpx
 import pytest
 
-from broker.sandbox import SandboxUpstream, demo_benefits, demo_connector_options
 from commons import egn
 from connectors.base import (
     BadUpstreamData,
@@ -33,6 +32,8 @@ from connectors.base import (
 from connectors.contract import ConnectorContract
 from connectors.http_json import HttpJsonConnector
 from connectors.registry import ConnectorSpec, instantiate
+from demo.social_assistance import demo_benefits, demo_connector_options
+from demo.upstream import SocialAssistanceUpstream
 from tests.unit.connectors.upstream import Reply, Seen, Upstream
 
 SUBJECT = SubjectRef("8803144710")
@@ -935,9 +936,9 @@ MARIA, GEORGI, NIKOLA, ELENA = (SubjectRef(p["national_id"]) for p in demo_peopl
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxUpstream]:
+def sandbox() -> Iterator[SocialAssistanceUpstream]:
     today = datetime.now(UTC).date()
-    with SandboxUpstream(demo_benefits(demo_people(), today), API_KEY) as server:
+    with SocialAssistanceUpstream(demo_benefits(demo_people(), today), API_KEY) as server:
         yield server
 
 
@@ -957,7 +958,9 @@ def test_demo_benefits_are_deterministic_and_plausible() -> None:
     assert len(statuses) > 1
 
 
-def test_the_sandbox_wants_its_key_and_knows_only_its_people(sandbox: SandboxUpstream) -> None:
+def test_the_sandbox_wants_its_key_and_knows_only_its_people(
+    sandbox: SocialAssistanceUpstream,
+) -> None:
     with httpx.Client(base_url=sandbox.url) as client:
         path = f"/people/{ELENA.national_id}/benefits"
         assert client.get(path).status_code == 401
@@ -980,7 +983,7 @@ def test_the_sandbox_wants_its_key_and_knows_only_its_people(sandbox: SandboxUps
         assert client.get("/health").json() == {"status": "ok"}
 
 
-def test_the_demo_connector_reads_the_sandbox(sandbox: SandboxUpstream) -> None:
+def test_the_demo_connector_reads_the_sandbox(sandbox: SocialAssistanceUpstream) -> None:
     connector = HttpJsonConnector(**demo_connector_options(sandbox.url, API_KEY))
     try:
         data = connector.fetch(
@@ -1003,7 +1006,7 @@ def test_the_demo_connector_reads_the_sandbox(sandbox: SandboxUpstream) -> None:
 
 class TestHttpJsonContract(ConnectorContract):
     @pytest.fixture
-    def connector(self, sandbox: SandboxUpstream) -> Iterator[HttpJsonConnector]:
+    def connector(self, sandbox: SocialAssistanceUpstream) -> Iterator[HttpJsonConnector]:
         connector = HttpJsonConnector(**demo_connector_options(sandbox.url, API_KEY))
         yield connector
         connector.close()

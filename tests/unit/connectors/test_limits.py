@@ -33,6 +33,7 @@ from connectors.limits import (
     window,
 )
 from connectors.meter_readings import MeterReadingsConnector
+from demo import meter_readings as demo_meter_readings
 
 HOURLY, DAILY, MONTHLY = Granularity.HOURLY, Granularity.DAILY, Granularity.MONTHLY
 SOFIA = city_zone()
@@ -536,7 +537,7 @@ def meters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeterReadingsCo
         {"national_id": ELENA, "birth_date": date(1951, 9, 30), "address": "ж.к. Младост 1"},
     ]
     meter_readings.create_schema(connector.engine)
-    meter_readings.seed_demo(connector.engine, people, today=TODAY, days=DATA_DAYS)
+    demo_meter_readings.seed_demo(connector.engine, people, today=TODAY, days=DATA_DAYS)
     yield connector
     connector.engine.dispose()
 

@@ -27,6 +27,7 @@ from connectors.base import (
 from connectors.contract import ConnectorContract
 from connectors.limits import enforce
 from connectors.local_taxes import LocalTaxesConnector
+from demo import local_taxes as demo_local_taxes
 from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url
 
 MARIA = egn.make(date(1988, 3, 14), 471)
@@ -38,7 +39,7 @@ ALL_YEARS = Constraints(date(2021, 1, 1), date(2026, 12, 31))
 
 
 def people() -> list[dict[str, Any]]:
-    """The demo people as broker/demo.py hands them to :func:`local_taxes.seed_demo`."""
+    """The demo people as demo/seed.py hands them to :func:`demo.local_taxes.seed_demo`."""
 
     def one(national_id: str, given: str, family: str, born: date, address: str) -> dict[str, Any]:
         return {
@@ -59,7 +60,7 @@ def people() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def taxes(sql_engine: Engine) -> LocalTaxesConnector:
-    local_taxes.seed_demo(sql_engine, people())
+    demo_local_taxes.seed_demo(sql_engine, people())
     return LocalTaxesConnector(engine=sql_engine)
 
 
@@ -208,7 +209,7 @@ def test_unknown_resources_and_fields_are_refused(taxes: LocalTaxesConnector):
 
 
 def test_the_demo_seed_is_idempotent_and_deterministic(sql_engine: Engine, tmp_path: Path):
-    local_taxes.seed_demo(sql_engine, people())
+    demo_local_taxes.seed_demo(sql_engine, people())
     taxes = LocalTaxesConnector(engine=sql_engine)
 
     def everything() -> dict[tuple[str, str], Any]:
@@ -228,14 +229,14 @@ def test_the_demo_seed_is_idempotent_and_deterministic(sql_engine: Engine, tmp_p
             ]
 
     first, counts = everything(), rows()
-    local_taxes.seed_demo(sql_engine, people())
+    demo_local_taxes.seed_demo(sql_engine, people())
     assert everything() == first
     assert rows() == counts
 
     # Another database seeded from the same people holds the same register.
     other = create_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")
     try:
-        local_taxes.seed_demo(other, people())
+        demo_local_taxes.seed_demo(other, people())
         again = LocalTaxesConnector(engine=other)
         assert {
             (who, resource): again.fetch(SubjectRef(who), resource, list(fields), ALL_YEARS)
@@ -314,7 +315,7 @@ def register_url(
     for url in fresh_database_url(request.param, tmp_path_factory.mktemp("taxes")):
         engine = create_engine(url)
         try:
-            local_taxes.seed_demo(engine, people())
+            demo_local_taxes.seed_demo(engine, people())
         finally:
             engine.dispose()
         yield url

@@ -29,8 +29,10 @@ from connectors.base import (
 )
 from connectors.contract import ConnectorContract
 from connectors.limits import day_start, enforce
-from connectors.meter_readings import MeterReadingsConnector, demo_meter_id
+from connectors.meter_readings import MeterReadingsConnector
 from connectors.registry import ConnectorSpec, instantiate
+from demo import meter_readings as demo_meter_readings
+from demo.meter_readings import demo_meter_id
 from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url, locked
 
 HOURLY, DAILY, MONTHLY = Granularity.HOURLY, Granularity.DAILY, Granularity.MONTHLY
@@ -50,7 +52,7 @@ ALL_FIELDS = ["consumption", "total", "meter_ids"]
 
 
 def demo_people() -> list[dict[str, Any]]:
-    """The demo's households, as broker/demo.py hands them to ``seed_demo``."""
+    """The demo's households, as demo/seed.py hands them to ``seed_demo``."""
     return [
         {"national_id": MARIA, "given_name": "Мария", "family_name": "Петрова",
          "birth_date": date(1988, 3, 14), "address": LOZENETS},
@@ -65,7 +67,7 @@ def demo_people() -> list[dict[str, Any]]:
 
 def seed(engine: Engine, today: date = TODAY, days: int = 400) -> int:
     meter_readings.create_schema(engine)
-    return meter_readings.seed_demo(engine, demo_people(), today=today, days=days)
+    return demo_meter_readings.seed_demo(engine, demo_people(), today=today, days=days)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -9,18 +9,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commons import egn
-from connectors import civil_registry
+from commons.clock import city_zone
+from connectors import meter_readings
 from consent.accounts import create_subject
 from consent.catalogue import register_service
+from consent.crypto import Keyring
 from consent.models import Purpose, Service, ServiceKind, Subject
+from demo import bankya
+from demo import civil_registry as demo_civil_registry
+from demo import local_taxes as demo_local_taxes
+from demo import meter_readings as demo_meter_readings
+from demo.people import population
+from demo.sources import BANKYA
 
 PURPOSES = [
     Purpose(
@@ -98,115 +105,106 @@ def _derived(secret_key: str, label: str, length: int = 20) -> str:
     return base64.b32encode(digest.digest()).decode().lower()[:length]
 
 
-def _people(fake: Faker) -> dict[str, Any]:
-    """Three wallet citizens in two households, and a minor child of the parent."""
-    street = fake.street_address
-    home = f"гр. София, {street()}"
-    maria = dict(given_name="Мария", middle_name="Иванова", family_name="Петрова",
-                 birth_date=date(1988, 3, 14), gender="F", household_role="parent")
-    georgi = dict(given_name="Георги", middle_name="Димитров", family_name="Петров",
-                  birth_date=date(1985, 11, 2), gender="M", household_role="parent")
-    child = dict(given_name="Никола", middle_name="Георгиев", family_name="Петров",
-                 birth_date=date(2021, 6, 21), gender="M", household_role="child")
-    elena = dict(given_name="Елена", middle_name="Стоянова", family_name="Костова",
-                 birth_date=date(1951, 9, 30), gender="F", household_role="member")
-    for person, serial in ((maria, 471), (georgi, 186), (child, 244), (elena, 593)):
-        person["national_id"] = egn.make(person["birth_date"], serial)
-    return {
-        "households": [
-            ("hh-0001", home, [maria, georgi, child]),
-            ("hh-0002", f"гр. София, {street()}", [elena]),
-        ],
-        "citizens": [("maria", maria), ("georgi", georgi), ("elena", elena)],
-    }
-
-
-def demo_people() -> list[dict[str, Any]]:
-    """Every person of the demo households (the citizens and the child), with address."""
-    fake = Faker("bg_BG")
-    fake.seed_instance(2026)
-    return [dict(member, address=address)
-            for _, address, members in _people(fake)["households"] for member in members]
-
-
-def seed_sources(broker: Any, people: dict[str, Any]) -> None:
+def seed_sources(sources: Mapping[str, Any] | None, people: dict[str, Any]) -> None:
     """Fill the demo's data sources for the demo people (what a city's registers would hold).
 
-    Only the sources the broker runs with their demo configuration are filled; a broker
-    configured with real sources (a connectors file) gets nothing written into them.
+    ``sources`` are the connectors the broker runs with their demo configuration
+    (:func:`demo.sources.demo_specs`); None for a broker configured with real sources (a
+    connectors file), which gets nothing written into them.
     """
-    from broker.sources import CSV_CONNECTOR, csv_directory
-    from connectors import csv_files, local_taxes, meter_readings
-    from connectors.limits import city_zone
-
-    everyone = [dict(member, address=address)
-                for _, address, members in people["households"] for member in members]
-    connectors = broker.connectors
-    if broker.settings.connectors_file is not None:
+    if sources is None:
         return
-    engine = connectors["civil_registry"].engine
-    civil_registry.create_schema(engine)
-    for household_id, address, members in people["households"]:
-        civil_registry.upsert_household(
-            engine, household_id, address,
-            [dict(member, address=address) for member in members],
-        )
-    local_taxes.create_schema(connectors["local_taxes"].engine)
-    local_taxes.seed_demo(connectors["local_taxes"].engine, everyone)
-    meter_readings.create_schema(connectors["meter_readings"].engine)
-    meter_readings.seed_demo(connectors["meter_readings"].engine, everyone,
-                             today=datetime.now(city_zone()).date())
-    if CSV_CONNECTOR in connectors:
-        csv_files.write_demo_files(csv_directory(broker.settings), everyone)
+    everyone = [
+        dict(member, address=address)
+        for _, address, members in people["households"]
+        for member in members
+    ]
+    demo_civil_registry.seed_demo(sources["civil_registry"].engine, people["households"])
+    demo_local_taxes.seed_demo(sources["local_taxes"].engine, everyone)
+    meter_readings.create_schema(sources["meter_readings"].engine)
+    demo_meter_readings.seed_demo(
+        sources["meter_readings"].engine, everyone, today=datetime.now(city_zone()).date()
+    )
+    if BANKYA in sources:
+        bankya.write_demo_files(sources[BANKYA].directory, everyone)
 
 
 def holds_other_data(session: Session) -> bool:
     """True when the database has citizens or services but not the demo's own."""
     if session.scalar(select(Service.id).where(Service.client_id == SERVICES[0]["client_id"])):
         return False
-    return bool(session.scalar(select(Subject.id).limit(1)) or
-                session.scalar(select(Service.id).limit(1)))
+    return bool(
+        session.scalar(select(Subject.id).limit(1)) or session.scalar(select(Service.id).limit(1))
+    )
 
 
-def seed(session: Session, broker: Any) -> dict[str, Any]:
-    """Create what is missing and return the demo logins (DESIGN.md ``demo seed --json``)."""
-    secret = broker.keys.secret_key
-    fake = Faker("bg_BG")
-    fake.seed_instance(2026)
-    people = _people(fake)
+def seed(
+    session: Session,
+    *,
+    secret_key: str,
+    keyring: Keyring,
+    sources: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Create what is missing and return the demo logins (DESIGN.md ``demo seed --json``).
 
-    seed_sources(broker, people)
+    The logins are derived from ``secret_key`` (the installation's); the citizens' national
+    ids are sealed with ``keyring``; ``sources`` are the demo sources to fill (see
+    :func:`seed_sources`).
+    """
+    secret = secret_key
+    people = population()
+
+    seed_sources(sources, people)
 
     for purpose in PURPOSES:
         if session.get(Purpose, purpose.code) is None:
-            session.add(Purpose(**{c.key: getattr(purpose, c.key)
-                                   for c in Purpose.__table__.columns}))
+            session.add(
+                Purpose(**{c.key: getattr(purpose, c.key) for c in Purpose.__table__.columns})
+            )
     session.flush()
 
     citizens = []
     for username, person in people["citizens"]:
         password = _derived(secret, f"citizen:{username}", 16)
         if session.scalar(select(Subject.id).where(Subject.username == username)) is None:
-            create_subject(session, broker.keys.keyring, username=username, password=password,
-                           national_id=person["national_id"])
-        citizens.append({"username": username, "password": password,
-                         "national_id": person["national_id"]})
+            create_subject(
+                session,
+                keyring,
+                username=username,
+                password=password,
+                national_id=person["national_id"],
+            )
+        citizens.append(
+            {"username": username, "password": password, "national_id": person["national_id"]}
+        )
 
     services = []
     for spec in SERVICES:
         secret_value = _derived(secret, f"service:{spec['client_id']}", 32)
-        if session.scalar(select(Service.id).where(Service.client_id == spec["client_id"])) \
-                is None:
-            register_service(session, redirect_uris=DEMO_REDIRECTS, client_secret=secret_value,
-                             **spec)
-        services.append({"client_id": spec["client_id"], "client_secret": secret_value,
-                         "redirect_uris": DEMO_REDIRECTS, "purposes": spec["purposes"]})
+        if session.scalar(select(Service.id).where(Service.client_id == spec["client_id"])) is None:
+            register_service(
+                session, redirect_uris=DEMO_REDIRECTS, client_secret=secret_value, **spec
+            )
+        services.append(
+            {
+                "client_id": spec["client_id"],
+                "client_secret": secret_value,
+                "redirect_uris": DEMO_REDIRECTS,
+                "purposes": spec["purposes"],
+            }
+        )
 
     auditor_secret = _derived(secret, f"auditor:{AUDITOR['client_id']}", 32)
-    if session.scalar(select(Service.id).where(Service.client_id == AUDITOR["client_id"])) \
-            is None:
-        register_service(session, redirect_uris=[], purposes=[], kind=ServiceKind.AUDITOR,
-                         scope="audit:read", client_secret=auditor_secret, **AUDITOR)
+    if session.scalar(select(Service.id).where(Service.client_id == AUDITOR["client_id"])) is None:
+        register_service(
+            session,
+            redirect_uris=[],
+            purposes=[],
+            kind=ServiceKind.AUDITOR,
+            scope="audit:read",
+            client_secret=auditor_secret,
+            **AUDITOR,
+        )
     session.commit()
     return {
         "citizens": citizens,
