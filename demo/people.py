@@ -28,7 +28,7 @@ def _people(fake: Faker) -> dict[str, Any]:
     """Three wallet citizens in two households, and a minor child of the parent."""
     street = fake.street_address
     home = f"гр. София, {street()}"
-    maria = dict(
+    maria: dict[str, Any] = dict(
         given_name="Мария",
         middle_name="Иванова",
         family_name="Петрова",
@@ -36,7 +36,7 @@ def _people(fake: Faker) -> dict[str, Any]:
         gender="F",
         household_role="parent",
     )
-    georgi = dict(
+    georgi: dict[str, Any] = dict(
         given_name="Георги",
         middle_name="Димитров",
         family_name="Петров",
@@ -44,7 +44,7 @@ def _people(fake: Faker) -> dict[str, Any]:
         gender="M",
         household_role="parent",
     )
-    child = dict(
+    child: dict[str, Any] = dict(
         given_name="Никола",
         middle_name="Георгиев",
         family_name="Петров",
@@ -52,7 +52,7 @@ def _people(fake: Faker) -> dict[str, Any]:
         gender="M",
         household_role="child",
     )
-    elena = dict(
+    elena: dict[str, Any] = dict(
         given_name="Елена",
         middle_name="Стоянова",
         family_name="Костова",

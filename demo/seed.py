@@ -92,7 +92,7 @@ SERVICES: list[dict[str, Any]] = [
         "purposes": ["energy_poverty_support", "public_transport_card"],
     },
 ]
-AUDITOR = {
+AUDITOR: dict[str, Any] = {
     "client_id": "auditor-cpdp",
     "name_bg": "Комисия за защита на личните данни",
     "name_en": "Commission for Personal Data Protection",
