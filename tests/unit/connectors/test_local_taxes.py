@@ -7,11 +7,10 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from commons import egn
@@ -206,53 +205,6 @@ def test_unknown_resources_and_fields_are_refused(taxes: LocalTaxesConnector):
 
 
 # -- the demo register -------------------------------------------------------------------------
-
-
-def test_the_demo_seed_is_idempotent_and_deterministic(sql_engine: Engine, tmp_path: Path):
-    demo_local_taxes.seed_demo(sql_engine, people())
-    taxes = LocalTaxesConnector(engine=sql_engine)
-
-    def everything() -> dict[tuple[str, str], Any]:
-        return {
-            (who, resource): taxes.fetch(
-                SubjectRef(who), resource, list(description.fields), ALL_YEARS
-            )
-            for who in (MARIA, GEORGI, ELENA)
-            for resource, description in taxes.describe().resources.items()
-        }
-
-    def rows() -> list[int]:
-        with sql_engine.connect() as connection:
-            return [
-                connection.execute(select(func.count()).select_from(table)).scalar_one()
-                for table in local_taxes.metadata.sorted_tables
-            ]
-
-    first, counts = everything(), rows()
-    demo_local_taxes.seed_demo(sql_engine, people())
-    assert everything() == first
-    assert rows() == counts
-
-    # Another database seeded from the same people holds the same register.
-    other = create_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")
-    try:
-        demo_local_taxes.seed_demo(other, people())
-        again = LocalTaxesConnector(engine=other)
-        assert {
-            (who, resource): again.fetch(SubjectRef(who), resource, list(fields), ALL_YEARS)
-            for (who, resource), fields in first.items()
-        } == first
-    finally:
-        other.dispose()
-
-
-def test_co_owners_declare_the_same_home(taxes: LocalTaxesConnector):
-    maria, georgi = (
-        taxes.fetch(SubjectRef(who), "property_tax", ["properties"])["properties"]
-        for who in (MARIA, GEORGI)
-    )
-    assert maria == georgi
-    assert maria[0]["share"] == "1/2"
 
 
 # -- health and failures -----------------------------------------------------------------------
