@@ -16,6 +16,7 @@ from connectors.registry import ConnectorRegistry, ConnectorSpec, load_config_fi
 
 
 def connector_specs(settings: Settings, secret_key: str) -> list[ConnectorSpec]:
+    """The connectors file's instances; without one, the demo's, given plain values."""
     if settings.connectors_file is not None:
         return load_config_file(settings.connectors_file)
     from demo.sources import demo_specs  # the demo (and Faker) only where it runs
@@ -41,5 +42,6 @@ def build_connectors(settings: Settings, secret_key: str, engine: Any) -> Connec
     try:
         return ConnectorRegistry.from_specs(connector_specs(settings, secret_key), engine=engine)
     except ConnectorConfigError as exc:
-        raise ConfigError(f"connector configuration: {exc} "
-                          "(`serdika connectors check` lists every problem)") from exc
+        raise ConfigError(
+            f"connector configuration: {exc} (`serdika connectors check` lists every problem)"
+        ) from exc

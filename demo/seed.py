@@ -151,7 +151,6 @@ def seed(
     ids are sealed with ``keyring``; ``sources`` are the demo sources to fill (see
     :func:`seed_sources`).
     """
-    secret = secret_key
     people = population()
 
     seed_sources(sources, people)
@@ -165,7 +164,7 @@ def seed(
 
     citizens = []
     for username, person in people["citizens"]:
-        password = _derived(secret, f"citizen:{username}", 16)
+        password = _derived(secret_key, f"citizen:{username}", 16)
         if session.scalar(select(Subject.id).where(Subject.username == username)) is None:
             create_subject(
                 session,
@@ -180,7 +179,7 @@ def seed(
 
     services = []
     for spec in SERVICES:
-        secret_value = _derived(secret, f"service:{spec['client_id']}", 32)
+        secret_value = _derived(secret_key, f"service:{spec['client_id']}", 32)
         if session.scalar(select(Service.id).where(Service.client_id == spec["client_id"])) is None:
             register_service(
                 session, redirect_uris=DEMO_REDIRECTS, client_secret=secret_value, **spec
@@ -194,7 +193,7 @@ def seed(
             }
         )
 
-    auditor_secret = _derived(secret, f"auditor:{AUDITOR['client_id']}", 32)
+    auditor_secret = _derived(secret_key, f"auditor:{AUDITOR['client_id']}", 32)
     if session.scalar(select(Service.id).where(Service.client_id == AUDITOR["client_id"])) is None:
         register_service(
             session,
