@@ -10,8 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md babel.cfg ./
 COPY broker ./broker
+COPY commons ./commons
 COPY consent ./consent
 COPY connectors ./connectors
+COPY demo ./demo
 COPY wallet_ui ./wallet_ui
 RUN pip install . \
  && pybabel compile -d "$(python -c 'import wallet_ui, pathlib; print(pathlib.Path(wallet_ui.__file__).parent / "translations")')" \

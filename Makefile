@@ -31,11 +31,11 @@ test: $(STAMP) translations
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check consent connectors
+	$(BIN)/ruff format --check commons consent connectors demo
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format consent connectors
+	$(BIN)/ruff format commons consent connectors demo
 	$(BIN)/ruff check --fix .
 
 extract-messages: $(STAMP)

@@ -35,13 +35,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from broker.db import make_engine  # noqa: E402
-from broker.demo import demo_people  # noqa: E402
-from broker.sandbox import SandboxUpstream, demo_benefits, demo_connector_options  # noqa: E402
-from connectors import civil_registry, csv_files, local_taxes, meter_readings  # noqa: E402
+from commons.clock import city_zone  # noqa: E402
+from connectors import civil_registry, local_taxes, meter_readings  # noqa: E402
 from connectors.base import SubjectRef  # noqa: E402
-from connectors.limits import city_zone, enforce  # noqa: E402
+from connectors.limits import enforce  # noqa: E402
 from connectors.registry import ConnectorRegistry, ConnectorSpec  # noqa: E402
 from consent.constraints import GrantedLimits, parse_read_parameters, resolve_read  # noqa: E402
+from demo import bankya  # noqa: E402
+from demo import civil_registry as demo_civil_registry  # noqa: E402
+from demo import local_taxes as demo_local_taxes  # noqa: E402
+from demo import meter_readings as demo_meter_readings  # noqa: E402
+from demo.people import demo_people  # noqa: E402
+from demo.social_assistance import demo_benefits, demo_connector_options  # noqa: E402
+from demo.upstream import SocialAssistanceUpstream  # noqa: E402
 
 API_KEY = "benchmark-api-key"
 
@@ -76,22 +82,22 @@ def main() -> None:
         households.setdefault(person["address"], (person["address"], []))[1].append(person)
     civil_registry.create_schema(engine)
     for index, (address, members) in enumerate(households.values()):
-        civil_registry.upsert_household(engine, f"hh-{index:04d}", address, members)
+        demo_civil_registry.upsert_household(engine, f"hh-{index:04d}", address, members)
     local_taxes.create_schema(engine)
-    local_taxes.seed_demo(engine, people)
+    demo_local_taxes.seed_demo(engine, people)
     meter_readings.create_schema(engine)
-    meter_readings.seed_demo(engine, people, today=today)
-    csv_files.write_demo_files(work / "bankya", people)
-    sandbox = SandboxUpstream(demo_benefits(people, today), API_KEY).start()
+    demo_meter_readings.seed_demo(engine, people, today=today)
+    bankya.write_demo_files(work / "bankya", people)
+    upstream = SocialAssistanceUpstream(demo_benefits(people, today), API_KEY).start()
 
     registry = ConnectorRegistry.from_specs([
         ConnectorSpec("civil_registry", "civil_registry", {}, from_file=False),
         ConnectorSpec("local_taxes", "local_taxes", {}, from_file=False),
         ConnectorSpec("meter_readings", "meter_readings", {}, from_file=False),
-        ConnectorSpec("bankya", "csv_files", csv_files.demo_options(work / "bankya"),
+        ConnectorSpec("bankya", "csv_files", bankya.demo_options(work / "bankya"),
                       from_file=False),
         ConnectorSpec("social_assistance", "http_json",
-                      demo_connector_options(sandbox.url.rstrip("/"), API_KEY),
+                      demo_connector_options(upstream.url.rstrip("/"), API_KEY),
                       from_file=False),
     ], engine=engine)
 
@@ -144,7 +150,7 @@ def main() -> None:
         layer_median, layer_p99 = _summary(_timed(layer, reads))
         label = f"{name}.{resource}" + (f" {args.get('granularity')}" if args else "")
         rows.append((label, records, fetch_median, fetch_p99, layer_median, layer_p99))
-    sandbox.stop()
+    upstream.stop()
 
     print("| read | records | fetch median µs | fetch p99 µs | layer median µs | layer p99 µs "
           "| overhead µs (median) |")

@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from broker import create_app
 from broker.config import load_settings
-from broker.demo import seed
 from broker.migrate import upgrade
+from broker.sources import demo_sources
+from demo.seed import seed
 from tests.flows import Flow, basic
 
 
@@ -48,7 +49,8 @@ def main() -> None:
     app = create_app({"settings": settings})
     broker = app.extensions["serdika"]
     with broker.db.sessions() as session:
-        demo = seed(session, broker)
+        demo = seed(session, secret_key=broker.keys.secret_key, keyring=broker.keys.keyring,
+                    sources=demo_sources(broker.settings, broker.connectors))
     service = demo["services"][0]
     tokens = Flow(app.test_client(), service, demo["citizens"][0]).tokens()
     client = app.test_client()

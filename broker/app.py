@@ -20,7 +20,7 @@ from broker.own_data import OwnDataReader
 from broker.parts import EXTENSION, Broker
 from broker.problems import problem
 from broker.sources import build_connectors
-from connectors.limits import CITY_TIMEZONE
+from commons.clock import CITY_TIMEZONE
 from consent.lifecycle import DomainContext
 from consent.receipts import ReceiptSigner
 

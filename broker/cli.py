@@ -56,7 +56,8 @@ def demo_group() -> None:
 @with_appcontext
 def demo_seed(as_json: bool, if_new: bool) -> None:
     """Create the demo citizens, services, auditor and registry data (idempotent)."""
-    from broker.demo import holds_other_data, seed
+    from broker.sources import demo_sources
+    from demo.seed import holds_other_data, seed
 
     broker = current_broker()
     with broker.db.sessions() as session:
@@ -64,7 +65,8 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
             click.echo("The database holds data of its own: no demo data added.", err=True)
             return
         session.commit()  # end the read, so the seed's writes start from the latest state
-        result = seed(session, broker)
+        result = seed(session, secret_key=broker.keys.secret_key, keyring=broker.keys.keyring,
+                      sources=demo_sources(broker.settings, broker.connectors))
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -87,9 +89,12 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
 @with_appcontext
 def demo_load(entries: int, batch: int, no_sequence: bool, as_json: bool) -> None:
     """Fill the ledger with ENTRIES synthetic data reads, then sequence them (benchmarks)."""
-    from broker.demo_load import load
+    from broker.sequencer import sequence_once
+    from demo.ledger_load import load
 
-    result = load(current_broker(), entries, batch=batch, sequence=not no_sequence,
+    broker = current_broker()
+    result = load(broker.db, entries, batch=batch,
+                  sequence=None if no_sequence else lambda: sequence_once(broker),
                   progress=lambda line: click.echo(line, err=True))
     total = result.append_seconds + result.sequence_seconds
     _emit({"entries": result.entries, "first_index": result.first_index,
@@ -234,15 +239,15 @@ def serve(bind: str | None, workers: int | None) -> None:
     broker = current_broker()
     settings = broker.settings
     if settings.connectors_file is None and not settings.production:
-        from broker.sources import start_demo_sandbox
+        from demo.sources import start_upstream
 
         try:
-            sandbox = start_demo_sandbox(settings, broker.keys.secret_key)
+            upstream = start_upstream(settings.sandbox_url, broker.keys.secret_key)
         except OSError as exc:
             click.echo(f"demo Social Assistance Agency not started ({settings.sandbox_url}): "
                        f"{exc.strerror}; its reads will answer 503", err=True)
         else:
-            click.echo(f"demo Social Assistance Agency at {sandbox.url}", err=True)
+            click.echo(f"demo Social Assistance Agency at {upstream.url}", err=True)
     run(bind or settings.bind, workers or settings.workers)
 
 

@@ -77,7 +77,7 @@ class Settings:
     civil_registry_url: str | None = None
     # The connectors' TOML file; None: the built-in demo sources (development only).
     connectors_file: Path | None = None
-    # Where the demo's Social Assistance Agency answers (broker/sandbox.py), in development.
+    # Where the demo's Social Assistance Agency answers (demo/upstream.py), in development.
     sandbox_url: str = "http://127.0.0.1:8001"
     sign_in_max_failures_per_account: int = 5
     sign_in_max_failures_per_address: int = 20

@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from commons import egn
 from connectors.base import ConnectorError, SubjectNotFound, SubjectRef
 from connectors.registry import ConnectorRegistry
-from consent import egn
 from consent.accounts import national_id
 from consent.crypto import Keyring
 from consent.guardianship import RegistryChild, sync_wards, wards_of

@@ -1,11 +1,11 @@
-"""The broker's prepared hot-path statements (see :mod:`connectors.sql` for the mechanism)."""
+"""The broker's prepared hot-path statements (see :mod:`commons.prepared` for the mechanism)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from connectors.sql import Prepared
+from commons.prepared import Prepared
 from consent import quotas
 from consent.ledger import entries as ledger
 

@@ -19,6 +19,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from commons.clock import CITY_TIMEZONE as _CITY_TIMEZONE
+
 
 class Sensitivity(StrEnum):
     """How harmful a leak of the field would be; the wallet shows it to the citizen."""
@@ -117,8 +119,9 @@ class Health:
     detail: str = ""
 
 
-#: Day and month boundaries of dated records are those of the city's own calendar.
-CITY_TIMEZONE = "Europe/Sofia"
+#: Day and month boundaries of dated records are those of the city's own calendar
+#: (kept here for connector authors; it lives in :mod:`commons.clock`).
+CITY_TIMEZONE = _CITY_TIMEZONE
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The civil registry: people, households and minor children, read from any SQLAlchemy database.
 
-The registry's own tables are the source of record; the broker only reads them. The demo seed
-creates and fills them (see :func:`create_schema` and :func:`seed_demo`) in the broker's
+The registry's own tables are the source of record; the broker only reads them. The demo
+creates and fills them (:func:`create_schema`, :mod:`demo.civil_registry`) in the broker's
 database by default.
 
 Options (keyword arguments; see docs/connectors.md for the TOML file)::
@@ -24,7 +24,7 @@ for them (consent.guardianship); special sensitivity, as it carries other people
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -43,6 +43,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from commons import egn
+from commons.clock import city_zone
+from commons.prepared import Prepared, driver_error
 from connectors.base import (
     ConnectorConfigError,
     ConnectorDescription,
@@ -55,17 +58,13 @@ from connectors.base import (
     SubjectRef,
     requested_fields,
 )
-from connectors.limits import city_zone
 from connectors.sql import (
     DEFAULT_TIMEOUT,
-    Prepared,
     check_tables,
-    driver_error,
     source_failure,
     sql_source_engine,
     table_name,
 )
-from consent import egn
 
 DPV = "https://w3id.org/dpv/pd#"
 DEFAULT_PEOPLE_TABLE = "civil_registry_people"
@@ -356,11 +355,11 @@ class CivilRegistryConnector:
 
 
 def is_minor(birth_date: date, today: date) -> bool:
-    """True before the 18th birthday (:func:`consent.egn.coming_of_age`)."""
+    """True before the 18th birthday (:func:`commons.egn.coming_of_age`)."""
     return today < egn.coming_of_age(birth_date)
 
 
-# -- schema and demo data ----------------------------------------------------------------------
+# -- schema -------------------------------------------------------------------------------------
 
 
 def create_schema(
@@ -371,53 +370,6 @@ def create_schema(
 ) -> None:
     """Create the registry's tables if they are missing."""
     registry_tables(people_table, households_table).metadata.create_all(engine)
-
-
-def upsert_household(
-    engine: Engine,
-    household_id: str,
-    address: str,
-    members: Iterable[Mapping[str, Any]],
-    *,
-    people_table: str = DEFAULT_PEOPLE_TABLE,
-    households_table: str = DEFAULT_HOUSEHOLDS_TABLE,
-) -> None:
-    """Write one household and its members (demo data); replaces what was there.
-
-    A member is a mapping of the people table's columns but ``household_id``: ``national_id``,
-    ``given_name``, ``family_name``, ``birth_date``, ``gender``, ``address``, and optionally
-    ``middle_name`` and ``household_role``. Other keys are ignored.
-    """
-    tables = registry_tables(people_table, households_table)
-    columns = set(tables.people.c.keys()) - {"household_id"}
-    with engine.begin() as connection:
-        connection.execute(
-            tables.people.delete().where(tables.people.c.household_id == household_id)
-        )
-        connection.execute(tables.households.delete().where(tables.households.c.id == household_id))
-        connection.execute(tables.households.insert().values(id=household_id, address=address))
-        for member in members:
-            row = {key: value for key, value in member.items() if key in columns}
-            connection.execute(
-                tables.people.delete().where(tables.people.c.national_id == row["national_id"])
-            )
-            connection.execute(tables.people.insert().values(household_id=household_id, **row))
-
-
-def seed_demo(
-    engine: Engine,
-    demo_households: Iterable[tuple[str, str, Sequence[Mapping[str, Any]]]],
-) -> None:
-    """Create the tables and write the demo households; running it again changes nothing.
-
-    ``demo_households`` are ``(household_id, address, members)`` as in broker/demo.py; every
-    member lives at the household's address.
-    """
-    create_schema(engine)
-    for household_id, address, members in demo_households:
-        upsert_household(
-            engine, household_id, address, [dict(member, address=address) for member in members]
-        )
 
 
 def _plain(value: Any) -> Any:

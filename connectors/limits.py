@@ -11,22 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from commons.clock import city_zone
 from connectors.base import (
-    CITY_TIMEZONE,
     BadUpstreamData,
     Constraints,
     Granularity,
     ResourceDescription,
 )
-
-
-@cache
-def city_zone() -> ZoneInfo:
-    return ZoneInfo(CITY_TIMEZONE)
 
 
 def day_start(day: date) -> datetime:

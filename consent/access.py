@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from commons.clock import city_zone
 from connectors.base import (
     Connector,
     ConnectorError,
@@ -34,7 +35,7 @@ from connectors.base import (
     SourceUnavailable,
     SubjectRef,
 )
-from connectors.limits import city_zone, enforce
+from connectors.limits import enforce
 from consent.constraints import (
     BadReadParameters,
     GrantedLimits,

@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent import egn
+from commons import egn
 from consent.crypto import Keyring, new_subject_key
 from consent.models import Subject
 from consent.types import utcnow

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, CursorResult, Select, and_, select, update
 from sqlalchemy.orm import Session
 
-from consent import egn
+from commons import egn
 from consent.accounts import AccountError, add_subject
 from consent.crypto import Keyring, ledger_pseudonym
 from consent.ledger.entries import LedgerEvent, append_entry

@@ -63,21 +63,21 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sandbox(var_dir: Path) -> Iterator[Any]:
-    """The demo's Social Assistance Agency (broker/sandbox.py) on a free loopback port."""
+def demo_upstream(var_dir: Path) -> Iterator[Any]:
+    """The demo's Social Assistance Agency (demo/upstream.py) on a free loopback port."""
     from broker.keys import load_keys
-    from broker.sources import start_demo_sandbox
+    from demo.sources import start_upstream
 
     base = load_settings(env={}, var_dir=var_dir)
-    upstream = start_demo_sandbox(base, load_keys(base).secret_key, port=0)
+    upstream = start_upstream(base.sandbox_url, load_keys(base).secret_key, port=0)
     yield upstream
     upstream.stop()
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, var_dir: Path, sandbox: Any) -> Any:
+def settings(database_url: str, var_dir: Path, demo_upstream: Any) -> Any:
     return load_settings(env={}, var_dir=var_dir, database_url=database_url,
-                         issuer="http://localhost", sandbox_url=sandbox.url.rstrip("/"))
+                         issuer="http://localhost", sandbox_url=demo_upstream.url.rstrip("/"))
 
 
 @pytest.fixture(scope="session")
@@ -90,11 +90,13 @@ def app(settings: Any) -> Iterator[Flask]:
 
 @pytest.fixture(scope="session")
 def demo(app: Flask) -> dict[str, Any]:
-    from broker.demo import seed
+    from broker.sources import demo_sources
+    from demo.seed import seed
 
     broker = app.extensions["serdika"]
     with broker.db.sessions() as session:
-        return seed(session, broker)
+        return seed(session, secret_key=broker.keys.secret_key, keyring=broker.keys.keyring,
+                    sources=demo_sources(broker.settings, broker.connectors))
 
 
 @pytest.fixture

@@ -136,7 +136,7 @@ def create_citizen(broker: Any, prefix: str = "c_") -> dict[str, Any]:
     """A fresh citizen with a valid random ЕГН, so no test shares lock-outs or consents."""
     from datetime import date, timedelta
 
-    from consent import egn
+    from commons import egn
     from consent.accounts import create_subject
 
     born = date(1960, 1, 1) + timedelta(days=secrets.randbelow(20000))

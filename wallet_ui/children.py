@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from broker.guardians import Child
-from consent import egn
+from commons import egn
 from consent.guardianship import may_act_for
 from consent.models import Consent, Purpose, Service, Subject
 from consent.types import utcnow

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from commons import egn
 from connectors import civil_registry
 from connectors.base import Connector, SubjectRef
 from connectors.civil_registry import CivilRegistryConnector
 from connectors.contract import ConnectorContract
-from consent import egn
+from demo import civil_registry as demo_civil_registry
 from tests.conftest import BACKENDS, _postgres_database
 
 MARIA = egn.make(date(1988, 3, 14), 471)
@@ -57,7 +58,7 @@ def _fill(url: str) -> None:
             members = [
                 dict(zip(COLUMNS, person, strict=True), address=address) for person in people
             ]
-            civil_registry.upsert_household(engine, household_id, address, members)
+            demo_civil_registry.upsert_household(engine, household_id, address, members)
     finally:
         engine.dispose()
 

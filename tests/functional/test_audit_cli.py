@@ -99,10 +99,12 @@ def installation(
     )
     app = create_app({"settings": settings, "TESTING": True})
     broker = app.extensions["serdika"]
-    from broker.demo import seed
+    from broker.sources import demo_sources
+    from demo.seed import seed
 
     with broker.db.sessions() as session:
-        demo = seed(session, broker)
+        demo = seed(session, secret_key=broker.keys.secret_key, keyring=broker.keys.keyring,
+                    sources=demo_sources(broker.settings, broker.connectors))
     client = app.test_client()
     Flow(client, demo["services"][0], demo["citizens"][0]).tokens()
     Flow(client, demo["services"][0], demo["citizens"][1]).decide(decision="deny")

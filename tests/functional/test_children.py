@@ -18,11 +18,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from connectors import civil_registry
-from consent import egn
+from commons import egn
 from consent.guardianship import CITY_TIMEZONE, coming_of_age_at
 from consent.ledger.entries import ledger_size
 from consent.models import Consent, Guardianship, LedgerEntry, Subject
+from demo import civil_registry
 from tests.flows import CITIZEN_PASSWORD, Flow, basic, create_citizen, csrf_token
 
 PERSON = "/api/v1/data/civil_registry/person"

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select
 from broker import create_app
 from broker.cli import main
 from broker.config import load_settings, normalise_database_url
-from consent import egn
+from commons import egn
 from consent.accounts import authenticate
 from consent.crypto import token_hash
 from consent.models import Consent, ConsentStatus, Purpose, Service, Subject

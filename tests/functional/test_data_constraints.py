@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from broker import create_app
+from commons.clock import city_zone
 from connectors.base import (
     ConnectorDescription,
     Constraints,
@@ -21,7 +22,6 @@ from connectors.base import (
     ResourceDescription,
     SubjectRef,
 )
-from connectors.limits import city_zone
 from consent.models import LedgerEntry
 from tests.flows import Flow, create_citizen, person_details
 

@@ -73,3 +73,31 @@ def test_the_checker_sees_every_kind_of_import(tmp_path):
     problems = _violations(probe, tmp_path)
     lines = sorted({int(p.split(":")[1].split()[0]) for p in problems})
     assert lines == [1, 2, 4, 6, 7], problems
+
+
+# The layers of the house: commons < connectors < consent < demo | wallet_ui < broker.
+PROJECT = ("broker", "commons", "connectors", "consent", "demo", "wallet_ui")
+LOWER_RULES = {
+    # The neutral lowest package imports no other project package, and no web.
+    "commons": (*(name for name in PROJECT if name != "commons"), "flask", "werkzeug"),
+    # Adapters never reach into the domain or the demo that fills them.
+    "connectors": ("consent", "demo"),
+    # The demo is given plain values: it never imports the broker, the wallet or the web.
+    "demo": FORBIDDEN,
+}
+
+
+def _layer_violations(path: Path, forbidden: tuple[str, ...]) -> list[str]:
+    return [f"{path.relative_to(ROOT)}:{line} imports {name}"
+            for line, name in _imports(path)
+            if name.split(".")[0] in forbidden]
+
+
+LAYERED = sorted((path, package) for package in LOWER_RULES
+                 for path in (ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize(("path", "package"), LAYERED,
+                         ids=[p.relative_to(ROOT).as_posix() for p, _ in LAYERED])
+def test_lower_layers_import_no_higher_one(path, package):
+    assert _layer_violations(path, LOWER_RULES[package]) == []

@@ -251,12 +251,13 @@ def test_concurrent_sequencers_build_one_tree_while_appends_continue(app, broker
 
 def _loader(database_url: str, var_dir: str, entries: int, start: Any, results: Any) -> None:
     """``serdika demo load``'s batched append (one head bump per batch), then sequencing."""
-    from broker.demo_load import load
+    from broker.sequencer import sequence_once
+    from demo.ledger_load import load
 
     broker = _broker_for(database_url, var_dir)
     try:
         start.wait(timeout=60)
-        result = load(broker, entries, batch=700)
+        result = load(broker.db, entries, batch=700, sequence=lambda: sequence_once(broker))
         results.put(("loader", 0, [result.first_index, result.entries], None))
     except BaseException as exc:
         results.put(("loader", 0, [], repr(exc)))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.limits import city_zone
+from commons.clock import city_zone
 from consent.models import Consent
 from tests.flows import Flow, create_citizen, person_details
 

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, create_engine
 from sqlalchemy.engine import Engine
 
+from commons import egn
+from commons.clock import city_zone
 from connectors import civil_registry
 from connectors.base import (
     Connector,
@@ -24,8 +26,7 @@ from connectors.base import (
 )
 from connectors.civil_registry import CivilRegistryConnector, is_minor
 from connectors.contract import ConnectorContract
-from connectors.limits import city_zone
-from consent import egn
+from demo import civil_registry as demo_civil_registry
 from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url, locked
 
 MARIA = egn.make(date(1988, 3, 14), 471)
@@ -87,7 +88,7 @@ def demo_households() -> list[tuple[str, str, list[dict[str, Any]]]]:
 
 @pytest.fixture
 def registry(sql_engine: Engine) -> Iterator[CivilRegistryConnector]:
-    civil_registry.seed_demo(sql_engine, demo_households())
+    demo_civil_registry.seed_demo(sql_engine, demo_households())
     yield CivilRegistryConnector(engine=sql_engine)
 
 
@@ -134,7 +135,7 @@ def test_children_of_a_parent_are_the_minors_of_the_household(sql_engine: Engine
         ),
         person(egn.make(date(2016, 1, 9), 74), "Рая", "Петрова", date(2016, 1, 9), "child"),
     ]
-    civil_registry.seed_demo(sql_engine, [(household_id, address, members)])
+    demo_civil_registry.seed_demo(sql_engine, [(household_id, address, members)])
     registry = CivilRegistryConnector(engine=sql_engine)
 
     answer = registry.fetch(SubjectRef(GEORGI), "children", ["count", "children"])
@@ -152,13 +153,17 @@ def test_children_of_a_parent_are_the_minors_of_the_household(sql_engine: Engine
 
 def test_wards_are_the_minor_children_with_their_national_ids(registry: CivilRegistryConnector):
     answer = registry.fetch(SubjectRef(MARIA), "wards", ["wards"])
-    assert answer == {"wards": [{
-        "national_id": NIKOLA,
-        "given_name": "Никола",
-        "middle_name": None,
-        "family_name": "Петров",
-        "birth_date": "2021-06-21",
-    }]}
+    assert answer == {
+        "wards": [
+            {
+                "national_id": NIKOLA,
+                "given_name": "Никола",
+                "middle_name": None,
+                "family_name": "Петров",
+                "birth_date": "2021-06-21",
+            }
+        ]
+    }
     assert registry.fetch(SubjectRef(ELENA), "wards", ["wards"]) == {"wards": []}
     with pytest.raises(SubjectNotFound):
         registry.fetch(SubjectRef(IVAN), "wards", ["wards"])
@@ -220,9 +225,9 @@ def test_coming_of_age(born: date, on: date, minor: bool):
 def test_the_citys_own_table_names(sql_engine: Engine):
     # Both layouts in one database, with different people, so a statement compiled for one
     # instance's tables would show in the other's answers.
-    civil_registry.seed_demo(sql_engine, demo_households())
+    demo_civil_registry.seed_demo(sql_engine, demo_households())
     civil_registry.create_schema(sql_engine, **RENAMED)
-    civil_registry.upsert_household(
+    demo_civil_registry.upsert_household(
         sql_engine,
         "hh-0101",
         MLADOST,
@@ -351,7 +356,7 @@ def test_a_statement_beyond_the_timeout_is_a_timeout(postgres_url: str, resource
     engine = create_engine(postgres_url)
     connector = CivilRegistryConnector(postgres_url, timeout=1)
     try:
-        civil_registry.seed_demo(engine, demo_households())
+        demo_civil_registry.seed_demo(engine, demo_households())
         with locked(engine, "civil_registry_people"):
             started = time.monotonic()
             with pytest.raises(SourceTimeout):
@@ -385,7 +390,7 @@ def renamed_registry_url(
                     ],
                 ),
             ]:
-                civil_registry.upsert_household(
+                demo_civil_registry.upsert_household(
                     engine,
                     household_id,
                     address,

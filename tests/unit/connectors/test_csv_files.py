@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from connectors import csv_files, local_taxes
+from commons import egn
 from connectors.base import (
     BadUpstreamData,
     ConnectorConfigError,
@@ -22,8 +22,8 @@ from connectors.base import (
     SubjectRef,
 )
 from connectors.contract import ConnectorContract
-from connectors.csv_files import CsvFilesConnector, demo_options, write_demo_files
-from consent import egn
+from connectors.csv_files import CsvFilesConnector
+from demo.bankya import demo_options
 
 MARIA = egn.make(date(1988, 3, 14), 471)
 GEORGI = egn.make(date(1985, 11, 2), 186)
@@ -403,44 +403,6 @@ def test_the_constructor_reads_no_file(tmp_path: Path):
 
 
 # -- the demo files ----------------------------------------------------------------------------
-
-
-def demo_people() -> list[dict[str, Any]]:
-    return [
-        {"national_id": MARIA, "birth_date": date(1988, 3, 14), "address": "гр. София, ул. А 1"},
-        {"national_id": GEORGI, "birth_date": date(1985, 11, 2), "address": "гр. София, ул. А 1"},
-        {"national_id": NIKOLA, "birth_date": date(2021, 6, 21), "address": "гр. София, ул. А 1"},
-        {"national_id": ELENA, "birth_date": date(1951, 9, 30), "address": "гр. София, ул. Б 2"},
-    ]
-
-
-def test_the_demo_files_serve_the_demo_citizens(tmp_path: Path):
-    write_demo_files(tmp_path, demo_people())
-    bankya = CsvFilesConnector(**demo_options(tmp_path))
-    assert bankya.health().ok
-    for who in (MARIA, GEORGI):
-        permit = bankya.fetch(SubjectRef(who), "parking_permits", ["vehicle_plate", "zone"])
-        car = local_taxes.demo_vehicle(next(p for p in demo_people() if p["national_id"] == who))
-        assert car is not None
-        assert permit["vehicle_plate"] == car["registration"]
-        assert permit["zone"] in csv_files._ZONES
-    exemptions = bankya.fetch(SubjectRef(ELENA), "waste_fee_exemptions", ["year", "ground"])
-    assert exemptions["year"] == ["2025", "2026"]
-    for nobody in (NIKOLA, ELENA):
-        with pytest.raises(SubjectNotFound):
-            bankya.fetch(SubjectRef(nobody), "parking_permits", ["zone"])
-
-
-def test_the_demo_files_are_the_same_on_every_run(tmp_path: Path):
-    write_demo_files(tmp_path / "first", demo_people())
-    write_demo_files(tmp_path / "second", demo_people())
-    write_demo_files(tmp_path / "second", demo_people())
-    for name in ("parking_permits.csv", "waste_fee_exemptions.csv"):
-        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes()
-    assert sorted(p.name for p in (tmp_path / "second").iterdir()) == [
-        "parking_permits.csv",
-        "waste_fee_exemptions.csv",
-    ]
 
 
 # -- the contract kit --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote_plus
 import httpx
 import pytest
 
-from broker.sandbox import SandboxUpstream, demo_benefits, demo_connector_options
+from commons import egn
 from connectors.base import (
     BadUpstreamData,
     ConnectorConfigError,
@@ -32,7 +32,8 @@ from connectors.base import (
 from connectors.contract import ConnectorContract
 from connectors.http_json import HttpJsonConnector
 from connectors.registry import ConnectorSpec, instantiate
-from consent import egn
+from demo.social_assistance import demo_benefits, demo_connector_options
+from demo.upstream import SocialAssistanceUpstream
 from tests.unit.connectors.upstream import Reply, Seen, Upstream
 
 SUBJECT = SubjectRef("8803144710")
@@ -935,76 +936,16 @@ MARIA, GEORGI, NIKOLA, ELENA = (SubjectRef(p["national_id"]) for p in demo_peopl
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxUpstream]:
+def agency() -> Iterator[SocialAssistanceUpstream]:
     today = datetime.now(UTC).date()
-    with SandboxUpstream(demo_benefits(demo_people(), today), API_KEY) as server:
+    with SocialAssistanceUpstream(demo_benefits(demo_people(), today), API_KEY) as server:
         yield server
-
-
-def test_demo_benefits_are_deterministic_and_plausible() -> None:
-    today = date(2026, 11, 26)
-    answers = demo_benefits(demo_people(), today)
-
-    assert answers == demo_benefits(demo_people(), today)
-    assert NIKOLA.national_id not in answers  # a child has no record of its own
-    elena = answers[ELENA.national_id]
-    assert elena["heating_allowance"]["status"] == "granted"
-    assert elena["heating_allowance"]["season"] == "2026/2027"
-    months = [p["start"] for p in elena["payments"]]
-    assert months[0] == "2024-11-01" and months[-1] == "2026-03-01" and len(months) == 10
-    assert all(p["end"] <= today.isoformat() for p in elena["payments"])
-    statuses = {a["heating_allowance"]["status"] for a in answers.values()}
-    assert len(statuses) > 1
-
-
-def test_the_sandbox_wants_its_key_and_knows_only_its_people(sandbox: SandboxUpstream) -> None:
-    with httpx.Client(base_url=sandbox.url) as client:
-        path = f"/people/{ELENA.national_id}/benefits"
-        assert client.get(path).status_code == 401
-        assert client.get(path, headers={"X-API-Key": "wrong"}).status_code == 401
-        answer = client.get(
-            path, params={"from": "2025-01-01", "to": "2025-12-31"}, headers={"X-API-Key": API_KEY}
-        )
-        assert answer.status_code == 200
-        assert {p["start"] for p in answer.json()["payments"]} == {
-            "2025-01-01",
-            "2025-02-01",
-            "2025-03-01",
-            "2025-11-01",
-            "2025-12-01",
-        }
-        unknown = client.get(
-            f"/people/{NIKOLA.national_id}/benefits", headers={"X-API-Key": API_KEY}
-        )
-        assert unknown.status_code == 404
-        assert client.get("/health").json() == {"status": "ok"}
-
-
-def test_the_demo_connector_reads_the_sandbox(sandbox: SandboxUpstream) -> None:
-    connector = HttpJsonConnector(**demo_connector_options(sandbox.url, API_KEY))
-    try:
-        data = connector.fetch(
-            ELENA,
-            "benefits",
-            ["heating_allowance_status", "payments"],
-            Constraints(date(2025, 11, 1), date(2026, 3, 31)),
-        )
-    finally:
-        connector.close()
-    assert data["heating_allowance_status"] == "granted"
-    assert [p["start"] for p in data["payments"]] == [
-        "2025-11-01",
-        "2025-12-01",
-        "2026-01-01",
-        "2026-02-01",
-        "2026-03-01",
-    ]
 
 
 class TestHttpJsonContract(ConnectorContract):
     @pytest.fixture
-    def connector(self, sandbox: SandboxUpstream) -> Iterator[HttpJsonConnector]:
-        connector = HttpJsonConnector(**demo_connector_options(sandbox.url, API_KEY))
+    def connector(self, agency: SocialAssistanceUpstream) -> Iterator[HttpJsonConnector]:
+        connector = HttpJsonConnector(**demo_connector_options(agency.url, API_KEY))
         yield connector
         connector.close()
 

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from commons import egn
+from commons.clock import city_zone
 from connectors import meter_readings
 from connectors.base import (
     BadUpstreamData,
@@ -22,7 +24,6 @@ from connectors.base import (
 )
 from connectors.limits import (
     aggregate,
-    city_zone,
     day_start,
     enforce,
     parse_instant,
@@ -32,7 +33,7 @@ from connectors.limits import (
     window,
 )
 from connectors.meter_readings import MeterReadingsConnector
-from consent import egn
+from demo import meter_readings as demo_meter_readings
 
 HOURLY, DAILY, MONTHLY = Granularity.HOURLY, Granularity.DAILY, Granularity.MONTHLY
 SOFIA = city_zone()
@@ -536,7 +537,7 @@ def meters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeterReadingsCo
         {"national_id": ELENA, "birth_date": date(1951, 9, 30), "address": "ж.к. Младост 1"},
     ]
     meter_readings.create_schema(connector.engine)
-    meter_readings.seed_demo(connector.engine, people, today=TODAY, days=DATA_DAYS)
+    demo_meter_readings.seed_demo(connector.engine, people, today=TODAY, days=DATA_DAYS)
     yield connector
     connector.engine.dispose()
 

@@ -7,13 +7,13 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from commons import egn
 from connectors import local_taxes
 from connectors.base import (
     Connector,
@@ -26,7 +26,7 @@ from connectors.base import (
 from connectors.contract import ConnectorContract
 from connectors.limits import enforce
 from connectors.local_taxes import LocalTaxesConnector
-from consent import egn
+from demo import local_taxes as demo_local_taxes
 from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url
 
 MARIA = egn.make(date(1988, 3, 14), 471)
@@ -38,7 +38,7 @@ ALL_YEARS = Constraints(date(2021, 1, 1), date(2026, 12, 31))
 
 
 def people() -> list[dict[str, Any]]:
-    """The demo people as broker/demo.py hands them to :func:`local_taxes.seed_demo`."""
+    """The demo people as demo/seed.py hands them to :func:`demo.local_taxes.seed_demo`."""
 
     def one(national_id: str, given: str, family: str, born: date, address: str) -> dict[str, Any]:
         return {
@@ -59,7 +59,7 @@ def people() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def taxes(sql_engine: Engine) -> LocalTaxesConnector:
-    local_taxes.seed_demo(sql_engine, people())
+    demo_local_taxes.seed_demo(sql_engine, people())
     return LocalTaxesConnector(engine=sql_engine)
 
 
@@ -207,53 +207,6 @@ def test_unknown_resources_and_fields_are_refused(taxes: LocalTaxesConnector):
 # -- the demo register -------------------------------------------------------------------------
 
 
-def test_the_demo_seed_is_idempotent_and_deterministic(sql_engine: Engine, tmp_path: Path):
-    local_taxes.seed_demo(sql_engine, people())
-    taxes = LocalTaxesConnector(engine=sql_engine)
-
-    def everything() -> dict[tuple[str, str], Any]:
-        return {
-            (who, resource): taxes.fetch(
-                SubjectRef(who), resource, list(description.fields), ALL_YEARS
-            )
-            for who in (MARIA, GEORGI, ELENA)
-            for resource, description in taxes.describe().resources.items()
-        }
-
-    def rows() -> list[int]:
-        with sql_engine.connect() as connection:
-            return [
-                connection.execute(select(func.count()).select_from(table)).scalar_one()
-                for table in local_taxes.metadata.sorted_tables
-            ]
-
-    first, counts = everything(), rows()
-    local_taxes.seed_demo(sql_engine, people())
-    assert everything() == first
-    assert rows() == counts
-
-    # Another database seeded from the same people holds the same register.
-    other = create_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")
-    try:
-        local_taxes.seed_demo(other, people())
-        again = LocalTaxesConnector(engine=other)
-        assert {
-            (who, resource): again.fetch(SubjectRef(who), resource, list(fields), ALL_YEARS)
-            for (who, resource), fields in first.items()
-        } == first
-    finally:
-        other.dispose()
-
-
-def test_co_owners_declare_the_same_home(taxes: LocalTaxesConnector):
-    maria, georgi = (
-        taxes.fetch(SubjectRef(who), "property_tax", ["properties"])["properties"]
-        for who in (MARIA, GEORGI)
-    )
-    assert maria == georgi
-    assert maria[0]["share"] == "1/2"
-
-
 # -- health and failures -----------------------------------------------------------------------
 
 
@@ -314,7 +267,7 @@ def register_url(
     for url in fresh_database_url(request.param, tmp_path_factory.mktemp("taxes")):
         engine = create_engine(url)
         try:
-            local_taxes.seed_demo(engine, people())
+            demo_local_taxes.seed_demo(engine, people())
         finally:
             engine.dispose()
         yield url

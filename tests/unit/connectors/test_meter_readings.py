@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import create_engine, insert, select
 from sqlalchemy.engine import Engine
 
+from commons import egn
+from commons.clock import city_zone
 from connectors import meter_readings
 from connectors.base import (
     Connector,
@@ -26,10 +28,11 @@ from connectors.base import (
     SubjectRef,
 )
 from connectors.contract import ConnectorContract
-from connectors.limits import city_zone, day_start, enforce
-from connectors.meter_readings import MeterReadingsConnector, demo_meter_id
+from connectors.limits import day_start, enforce
+from connectors.meter_readings import MeterReadingsConnector
 from connectors.registry import ConnectorSpec, instantiate
-from consent import egn
+from demo import meter_readings as demo_meter_readings
+from demo.meter_readings import demo_meter_id
 from tests.unit.connectors.sqldb import BACKENDS, fresh_database_url, locked
 
 HOURLY, DAILY, MONTHLY = Granularity.HOURLY, Granularity.DAILY, Granularity.MONTHLY
@@ -49,7 +52,7 @@ ALL_FIELDS = ["consumption", "total", "meter_ids"]
 
 
 def demo_people() -> list[dict[str, Any]]:
-    """The demo's households, as broker/demo.py hands them to ``seed_demo``."""
+    """The demo's households, as demo/seed.py hands them to ``seed_demo``."""
     return [
         {"national_id": MARIA, "given_name": "Мария", "family_name": "Петрова",
          "birth_date": date(1988, 3, 14), "address": LOZENETS},
@@ -64,7 +67,7 @@ def demo_people() -> list[dict[str, Any]]:
 
 def seed(engine: Engine, today: date = TODAY, days: int = 400) -> int:
     meter_readings.create_schema(engine)
-    return meter_readings.seed_demo(engine, demo_people(), today=today, days=days)
+    return demo_meter_readings.seed_demo(engine, demo_people(), today=today, days=days)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -447,66 +450,6 @@ def test_a_statement_beyond_the_timeout_is_a_timeout(postgres_url: str) -> None:
 
 
 # -- the demo data ------------------------------------------------------------------------------
-
-
-def test_the_demo_gives_each_household_holder_both_meters(meters: MeterReadingsConnector) -> None:
-    devices = meter_readings.meter_devices
-    with meters.engine.connect() as connection:
-        rows = connection.execute(
-            select(devices.c.national_id, devices.c.utility, devices.c.address)
-        ).all()
-    assert sorted(rows) == sorted(
-        [
-            (MARIA, "electricity", LOZENETS),
-            (MARIA, "water", LOZENETS),
-            (ELENA, "electricity", MLADOST),
-            (ELENA, "water", MLADOST),
-        ]
-    )
-
-
-def test_demo_readings_are_plausible_for_sofia(meters: MeterReadingsConnector) -> None:
-    for who, household in ((MARIA, 3), (ELENA, 1)):
-        electricity = raw_readings(meters.engine, demo_meter_id("electricity", who))
-        water = raw_readings(meters.engine, demo_meter_id("water", who))
-        # Every 15 minutes and every hour of the 400 days before TODAY, and not one more.
-        assert len(electricity) == HOURS_OF_DATA * 4
-        assert len(water) == HOURS_OF_DATA
-        assert min(m for m, _ in electricity).astimezone(SOFIA).date() == FIRST_DAY
-        assert max(m for m, _ in water).astimezone(SOFIA).date() == TODAY - timedelta(days=1)
-        assert all(value >= 0 for _, value in electricity + water)
-        daily_kwh = local_totals(electricity, lambda t: t.date()).values()
-        daily_m3 = local_totals(water, lambda t: t.date()).values()
-        assert 2 * household < sum(daily_kwh) / len(daily_kwh) < 6 * household + 4
-        assert 0.06 * household < sum(daily_m3) / len(daily_m3) < 0.15 * household
-
-
-def test_seeding_again_writes_only_the_missing_days(sql_engine: Engine) -> None:
-    written = seed(sql_engine, today=date(2026, 6, 10), days=3)
-    # Two holders, each with 3 days of electricity (96 a day) and water (24 a day).
-    assert written == 2 * 3 * (96 + 24)
-    assert seed(sql_engine, today=date(2026, 6, 10), days=3) == 0
-    assert seed(sql_engine, today=date(2026, 6, 12), days=5) == 2 * 2 * (96 + 24)
-    with sql_engine.connect() as connection:
-        count = connection.scalar(select(func.count()).select_from(meter_readings.meter_readings))
-    assert count == 2 * 5 * (96 + 24)
-
-
-def test_demo_readings_do_not_depend_on_when_they_were_seeded(
-    sql_engine: Engine, tmp_path: Path
-) -> None:
-    seed(sql_engine, today=date(2026, 6, 10), days=3)
-    seed(sql_engine, today=date(2026, 6, 12), days=5)
-    in_one_go = create_engine(f"sqlite:///{tmp_path / 'once.sqlite3'}")
-    try:
-        seed(in_one_go, today=date(2026, 6, 12), days=5)
-        for utility in ("electricity", "water"):
-            meter_id = demo_meter_id(utility, MARIA)
-            assert sorted(raw_readings(sql_engine, meter_id)) == sorted(
-                raw_readings(in_one_go, meter_id)
-            )
-    finally:
-        in_one_go.dispose()
 
 
 def test_databases_without_span_sums_get_the_same_answers(

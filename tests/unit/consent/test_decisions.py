@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from consent import egn
+from commons import egn
 from consent.accounts import create_subject
 from consent.decisions import ConsentState, Reason, decide_access, evaluate
 from consent.lifecycle import record_decision, revoke_consent

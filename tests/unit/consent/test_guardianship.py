@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from commons import egn
 from connectors.civil_registry import is_minor
-from consent import egn
 from consent.accounts import AccountError, authenticate, create_subject, national_id
 from consent.crypto import ledger_pseudonym
 from consent.guardianship import (

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from consent import egn
+from commons import egn
 from consent.accounts import create_subject
 from consent.history import ReadFilter, history_page, iter_history, services_used
 from consent.ledger.entries import LedgerEvent, append_entry

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from consent import egn
+from commons import egn
 from consent.accounts import create_subject, national_id
 from consent.ledger.entries import ledger_size
 from consent.lifecycle import (

@@ -12,26 +12,41 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, update
+from sqlalchemy.orm import Session
 
 from consent.ledger import entries as ledger
 from consent.ledger.heads import SignedTreeHead
 from consent.models import LedgerHead
 from consent.types import utcnow
 
-if TYPE_CHECKING:
-    from broker.parts import Broker
-
 DEFAULT_BATCH = 5000
 _HEAD = cast(Table, LedgerHead.__table__)
 SERVICES = ("kindergartens", "social-assistance", "parking-permits", "library")
 PURPOSES = ("kindergarten_enrolment", "social_assistance", "parking_permit", "library_card")
-FIELDS = (["given_name", "family_name"], ["birth_date"], ["address"],
-          ["given_name", "family_name", "birth_date", "address"])
+FIELDS = (
+    ["given_name", "family_name"],
+    ["birth_date"],
+    ["address"],
+    ["given_name", "family_name", "birth_date", "address"],
+)
+
+
+class LedgerDatabase(Protocol):
+    """The broker's database as the load needs it (``broker.db.Database`` is one)."""
+
+    def sessions(self) -> Session: ...
+
+    def writing(self, session: Session) -> AbstractContextManager[Any]: ...
+
+
+#: Integrates waiting entries and signs a head; None when another sequencer holds the lock.
+Sequencer = Callable[[], SignedTreeHead | None]
 
 
 @dataclass(frozen=True)
@@ -44,8 +59,12 @@ class LoadResult:
 
 
 def _bump(size: int) -> Any:
-    return (update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + size)
-            .returning(_HEAD.c.size))
+    return (
+        update(_HEAD)
+        .where(_HEAD.c.id == 1)
+        .values(size=_HEAD.c.size + size)
+        .returning(_HEAD.c.size)
+    )
 
 
 def synthetic_row(index: int, at: datetime) -> dict[str, object]:
@@ -53,16 +72,23 @@ def synthetic_row(index: int, at: datetime) -> dict[str, object]:
     n = index % len(SERVICES)
     subject = hashlib.sha256(b"demo-subject-%d" % (index % 9973)).hexdigest()[:43]
     return ledger.entry_row(
-        index, ledger.LedgerEvent.DATA_READ, at=at,
-        consent_id=f"cns_demo{index % 50021:08d}", service=SERVICES[n],
-        details={"subject": subject, "purpose": PURPOSES[n], "connector": "civil_registry",
-                 "resource": "person", "fields": FIELDS[index % len(FIELDS)]},
+        index,
+        ledger.LedgerEvent.DATA_READ,
+        at=at,
+        consent_id=f"cns_demo{index % 50021:08d}",
+        service=SERVICES[n],
+        details={
+            "subject": subject,
+            "purpose": PURPOSES[n],
+            "connector": "civil_registry",
+            "resource": "person",
+            "fields": FIELDS[index % len(FIELDS)],
+        },
     )
 
 
-def append_batch(broker: Broker, count: int, *, at: datetime) -> int:
+def append_batch(db: LedgerDatabase, count: int, *, at: datetime) -> int:
     """Append ``count`` synthetic entries in one write transaction; return the first index."""
-    db = broker.db
     with db.sessions() as session, db.writing(session):
         connection = session.connection()
         end = int(connection.execute(_bump(count)).scalar_one())
@@ -73,29 +99,43 @@ def append_batch(broker: Broker, count: int, *, at: datetime) -> int:
     return first
 
 
-def sequence_all(broker: Broker, *, progress: Callable[[str], None] | None = None,
-                 patience: float = 60.0) -> SignedTreeHead | None:
+def sequence_all(
+    db: LedgerDatabase,
+    sequence: Sequencer,
+    *,
+    progress: Callable[[str], None] | None = None,
+    patience: float = 60.0,
+) -> SignedTreeHead | None:
     """Sequence until a signed head covers the whole ledger (waiting for another sequencer)."""
-    from broker.sequencer import sequence_once
-
     deadline = time.monotonic() + patience
     while True:
-        with broker.db.sessions() as session:
+        with db.sessions() as session:
             target = ledger.ledger_size(session)
-        head = sequence_once(broker)
+        head = sequence()
         if head is not None and head.tree_size >= target:
             return head
         if progress:
-            progress(f"sequencer busy elsewhere; head covers "
-                     f"{head.tree_size if head else '?'} of {target}")
+            progress(
+                f"sequencer busy elsewhere; head covers "
+                f"{head.tree_size if head else '?'} of {target}"
+            )
         if time.monotonic() > deadline:
             return head
         time.sleep(0.2)
 
 
-def load(broker: Broker, entries: int, *, batch: int = DEFAULT_BATCH,
-         progress: Callable[[str], None] | None = None, sequence: bool = True) -> LoadResult:
-    """Append ``entries`` synthetic data reads in batches, then sequence them."""
+def load(
+    db: LedgerDatabase,
+    entries: int,
+    *,
+    sequence: Sequencer | None,
+    batch: int = DEFAULT_BATCH,
+    progress: Callable[[str], None] | None = None,
+) -> LoadResult:
+    """Append ``entries`` synthetic data reads in batches, then sequence them with ``sequence``.
+
+    ``sequence`` None appends only, leaving integration to the servers' sequencers.
+    """
     if entries < 0 or batch < 1:
         raise ValueError("entries must be >= 0 and batch >= 1")
     started = time.perf_counter()
@@ -104,7 +144,7 @@ def load(broker: Broker, entries: int, *, batch: int = DEFAULT_BATCH,
     done = 0
     while done < entries:
         count = min(batch, entries - done)
-        index = append_batch(broker, count, at=at + timedelta(microseconds=done))
+        index = append_batch(db, count, at=at + timedelta(microseconds=done))
         first = index if first is None else first
         done += count
         if progress:
@@ -112,12 +152,12 @@ def load(broker: Broker, entries: int, *, batch: int = DEFAULT_BATCH,
             progress(f"appended {done}/{entries} ({done / elapsed:,.0f} entries/s)")
     appended = time.perf_counter()
     head = None
-    if sequence:
+    if sequence is not None:
         if progress:
             progress("integrating into the Merkle tree and signing a head ...")
-        head = sequence_all(broker, progress=progress)
+        head = sequence_all(db, sequence, progress=progress)
     finished = time.perf_counter()
     if first is None:
-        with broker.db.sessions() as session:
+        with db.sessions() as session:
             first = ledger.ledger_size(session)
     return LoadResult(first, entries, appended - started, finished - appended, head)
