@@ -37,12 +37,9 @@ def _live_broker() -> Broker:
         return current_broker()
     ctx = click.get_current_context()
     info = ctx.find_object(ScriptInfo)
-    if info is not None and info.create_app is not None:
-        app = info.load_app()
-    else:
-        from broker import create_app
-
-        app = create_app()
+    if info is None:
+        raise click.UsageError("This command needs the broker: run it as 'serdika audit ...'.")
+    app = info.load_app()
     ctx.with_resource(app.app_context())
     return app.extensions[EXTENSION]  # type: ignore[no-any-return]
 

@@ -8,9 +8,11 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
+from broker.audit_cli import audit_group
 from broker.parts import current_broker
+from broker.receipt_cli import receipt_group
 from consent.accounts import AccountError, create_subject
 from consent.catalogue import RegistrationError, register_service
 from consent.lifecycle import expire_due_consents
@@ -288,39 +290,8 @@ def notifications_run(as_json: bool) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from broker.audit_cli import audit_group
-    from broker.receipt_cli import receipt_group
-
+    """Put every command on the app's ``flask``/``serdika`` command line."""
     for command in (db_group, demo_group, service_group, citizen_group, consents_group, serve,
                     ledger_group, audit_group, receipt_group, guardianship_group,
                     notifications_group):
         app.cli.add_command(command)
-
-
-def _create_app() -> Flask:
-    from broker import create_app
-
-    return create_app()
-
-
-main = FlaskGroup(name="serdika", create_app=_create_app, add_version_option=False,
-                  load_dotenv=False, help="Serdika, the consent broker of the city.")
-
-
-def _add_offline_groups() -> None:
-    """Put the groups with offline commands on ``serdika`` itself.
-
-    A FlaskGroup builds the app (keys, database) to find the app's own commands; an auditor's
-    or a citizen's ``verify`` must run where there is neither, so these groups are found
-    without it. Their commands that need the broker still get it through ``with_appcontext``.
-    """
-    from broker.audit_cli import audit_group
-    from broker.connectors_cli import connectors_group
-    from broker.receipt_cli import receipt_group
-
-    main.add_command(audit_group)
-    main.add_command(receipt_group)
-    main.add_command(connectors_group)
-
-
-_add_offline_groups()

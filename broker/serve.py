@@ -6,17 +6,23 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.util import import_app
 
 from broker.mail import NotifierThread
 from broker.sequencer import SequencerThread
+
+#: The WSGI app of the broker, in gunicorn's notation.
+BROKER_APP = "broker:create_app()"
 
 
 class BrokerServer(BaseApplication):  # type: ignore[misc]
     """gunicorn with the project's options, serving the app ``make_app`` builds per worker."""
 
-    def __init__(self, options: dict[str, Any], make_app: Callable[[], Any] | None = None):
+    def __init__(self, options: dict[str, Any], make_app: Callable[[], Any] | None = None,
+                 app_uri: str = BROKER_APP):
         self.options = options
         self.make_app = make_app
+        self.app_uri = app_uri
         super().__init__()
 
     def load_config(self) -> None:
@@ -25,9 +31,9 @@ class BrokerServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         if self.make_app is not None:
             return self.make_app()
-        from broker import create_app
-
-        return create_app()
+        # Each worker builds its own app after the fork (its own pools), as gunicorn would
+        # for ``gunicorn 'broker:create_app()'``.
+        return import_app(self.app_uri)
 
 
 def load_options(cfg: Any, options: dict[str, Any]) -> None:

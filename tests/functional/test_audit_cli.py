@@ -27,9 +27,9 @@ from sqlalchemy import text
 from broker import create_app
 from broker.app import build_broker
 from broker.audit_cli import audit_group
-from broker.cli import main
 from broker.config import load_settings
 from broker.keys import public_jwk
+from broker.main import main
 from broker.migrate import upgrade
 from broker.sequencer import head_signer, sequence_once
 from consent.ledger import rfc9162, writers

@@ -22,8 +22,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, func, select
 
 from broker import create_app
-from broker.cli import main
 from broker.config import load_settings, normalise_database_url
+from broker.main import main
 from commons import egn
 from consent.accounts import authenticate
 from consent.crypto import token_hash
