@@ -22,11 +22,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from consent.crypto import Keyring
-from consent.guardianship import in_force
 from consent.ledger import LedgerEvent
 from consent.models import (
     Consent,
     ConsentStatus,
+    EmailState,
     Guardianship,
     JobCursor,
     LedgerEntry,
@@ -34,6 +34,7 @@ from consent.models import (
     Service,
     Subject,
 )
+from consent.wards import in_force
 
 #: A consent ending within this much time gets its "expiring" notice.
 EXPIRY_NOTICE = timedelta(days=7)
@@ -46,14 +47,6 @@ class NotificationKind(StrEnum):
     EXPIRING = "expiring"
     ERASURE_ACKNOWLEDGED = "erasure_acknowledged"
     COMING_OF_AGE = "coming_of_age"
-
-
-class EmailState(StrEnum):
-    NONE = "none"  # no address: the wallet only
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
 
 
 def _email_context(subject_id: int) -> bytes:

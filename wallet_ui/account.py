@@ -6,7 +6,7 @@ ends by itself, which one is this browser), links to the language switch, and of
 citizen ends, this one too, and the browser lands on the sign-in page with a message).
 
 ``GET /wallet/account/erase`` asks for confirmation: the citizen types their username.
-``POST /wallet/account/erase`` erases them (:func:`consent.erasure.erase_subject`: every
+``POST /wallet/account/erase`` erases them (:func:`consent.account_erasure.erase_subject`: every
 active consent withdrawn with its receipt and ledger entry, the pseudonym key destroyed, the
 ledger untouched and still verifiable), ends every session and shows what happened and what
 happens next. A missing or wrong confirmation changes nothing and says why (status 400).
@@ -23,7 +23,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as Redirect
 
-from consent.erasure import erase_subject
+from consent.account_erasure import erase_subject
 from consent.models import Subject
 from consent.notifications import email_of
 from consent.types import utcnow

@@ -20,11 +20,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from broker.guardians import Child
 from consent import egn
-from consent.guardianship import may_act_for
 from consent.models import Consent, Purpose, Service, Subject
 from consent.types import utcnow
+from consent.wards import Child, may_act_for
 from wallet_ui.views import _broker, _db, _effective_status, bp
 
 #: The form value of "the request is about me".

@@ -38,11 +38,9 @@ from consent.accounts import authenticate
 from consent.catalogue import LEGAL_BASES
 from consent.constraints import GrantedLimits
 from consent.erasure_requests import ErasureNotPossible, request_erasure, requests_of
-from consent.guardianship import wards_in_force
 from consent.history import ReadFilter, history_page
 from consent.lifecycle import (
-    GUARDIAN,
-    SUBJECT,
+    Actor,
     ExtensionRefused,
     InvalidTransition,
     extend_consent,
@@ -57,6 +55,7 @@ from consent.notifications import NotificationKind, notify
 from consent.receipts import ReceiptNotCovered, bundle_for
 from consent.requests import GrantedSubject
 from consent.types import utcnow
+from consent.wards import wards_in_force
 from wallet_ui import LANG_COOKIE, LOCALES
 from wallet_ui.auth import (
     current_subject,
@@ -346,9 +345,9 @@ def _own_consent(subject: Subject, consent_id: str) -> tuple[Consent, Service, P
     return (row[0], row[1], row[2]) if row else None
 
 
-def _actor(subject: Subject, consent: Consent) -> str:
+def _actor(subject: Subject, consent: Consent) -> Actor:
     """How the ledger names who acted on ``consent``: its subject, or their parent."""
-    return SUBJECT if consent.subject_id == subject.id else GUARDIAN
+    return Actor.SUBJECT if consent.subject_id == subject.id else Actor.GUARDIAN
 
 
 def _scope_view(scope: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,9 +20,9 @@ from sqlalchemy import func, select, update
 
 from connectors import civil_registry
 from consent import egn
-from consent.guardianship import CITY_TIMEZONE, coming_of_age_at
 from consent.ledger import ledger_size
 from consent.models import Consent, Guardianship, LedgerEntry, Subject
+from consent.wards import CITY_TIMEZONE, coming_of_age_at
 from tests.flows import CITIZEN_PASSWORD, Flow, basic, create_citizen, csrf_token
 
 PERSON = "/api/v1/data/civil_registry/person"
