@@ -81,15 +81,20 @@ class Guardians:
             return remembered.answered
         children = self._read(guardian)
         if children is None:
-            self._remember(guardian.id, _Answer(time.monotonic() + RETRY_AFTER, False,
-                                                remembered.children if remembered else {}))
+            self._remember(
+                guardian.id,
+                _Answer(
+                    time.monotonic() + RETRY_AFTER, False, remembered.children if remembered else {}
+                ),
+            )
             return False
         if children or wards_of(db.session, guardian, now):
             for attempt in range(2):
                 try:
                     with db.writing() as session:
-                        listed = sync_wards(session, self.keyring, session.merge(guardian),
-                                            children, now=now)
+                        listed = sync_wards(
+                            session, self.keyring, session.merge(guardian), children, now=now
+                        )
                     break
                 except IntegrityError:
                     # Another parent's wallet created the same child's subject just now.
@@ -108,8 +113,15 @@ class Guardians:
         for row in wards_of(session, guardian, now):
             child = known.get(row.ward_subject_id)
             if child is not None:
-                found.append(Child(row.ward_subject_id, child.birth_date, row.ends_at,
-                                   child.given_name, child.family_name))
+                found.append(
+                    Child(
+                        row.ward_subject_id,
+                        child.birth_date,
+                        row.ends_at,
+                        child.given_name,
+                        child.family_name,
+                    )
+                )
                 continue
             ward = session.get(Subject, row.ward_subject_id)
             number = national_id(self.keyring, ward) if ward else None
@@ -133,16 +145,16 @@ class Guardians:
             return []
         except ConnectorError as exc:
             # The type only: a message may quote the identifier it looked up.
-            log.warning("guardianship read failed: connector=%s error=%s", self.source,
-                        type(exc).__name__)
+            log.warning(
+                "guardianship read failed: connector=%s error=%s", self.source, type(exc).__name__
+            )
             return None
         children = []
         for record in answer.get(RESOURCE) or []:
             try:
                 children.append(RegistryChild.from_record(record))
             except (KeyError, TypeError, ValueError):
-                log.warning("guardianship read: connector=%s gave an unusable record",
-                            self.source)
+                log.warning("guardianship read: connector=%s gave an unusable record", self.source)
         return children
 
     def _remembered(self, guardian_id: int) -> _Answer | None:

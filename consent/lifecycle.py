@@ -98,6 +98,14 @@ class DomainContext:
     signer: ReceiptSigner
 
 
+class ReceiptKind(StrEnum):
+    """What a signed receipt attests (``Receipt.kind``)."""
+
+    GRANT = "grant"
+    REVOCATION = "revocation"
+    EXTENSION = "extension"
+
+
 def new_consent_id() -> str:
     return "cns_" + secrets.token_urlsafe(18)
 
@@ -220,7 +228,9 @@ def record_decision(
         granted["constraints"] = limits
     index = transition(session, consent, S.ACTIVE, at=now, details=granted)
     create_quotas(session, consent)
-    issue_receipt(session, context, consent, service, kind="grant", at=now, ledger_index=index)
+    issue_receipt(
+        session, context, consent, service, kind=ReceiptKind.GRANT, at=now, ledger_index=index
+    )
     return consent
 
 
@@ -237,7 +247,9 @@ def revoke_consent(
     index = transition(session, consent, S.REVOKED, at=now, details={"by": by})
     service = session.get(Service, consent.service_id)
     assert service is not None
-    issue_receipt(session, context, consent, service, kind="revocation", at=now, ledger_index=index)
+    issue_receipt(
+        session, context, consent, service, kind=ReceiptKind.REVOCATION, at=now, ledger_index=index
+    )
     return consent
 
 
@@ -340,7 +352,7 @@ def extend_consent(
         },
     )
     return issue_receipt(
-        session, context, consent, service, kind="extension", at=now, ledger_index=index
+        session, context, consent, service, kind=ReceiptKind.EXTENSION, at=now, ledger_index=index
     )
 
 
@@ -376,7 +388,7 @@ def issue_receipt(
     consent: Consent,
     service: ServiceRef,
     *,
-    kind: str,
+    kind: ReceiptKind,
     at: datetime,
     ledger_index: int,
 ) -> Receipt:

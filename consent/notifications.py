@@ -12,6 +12,7 @@ read's hot path. A notice about a minor's consent goes to the parents in charge 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -122,6 +123,24 @@ def notify(
         # across drivers here).
         created += len(session.execute(statement).all())
     return created
+
+
+def notice_request(
+    session: Session, *, subject_id: int, client_id: str, asked: str, now: datetime
+) -> int:
+    """Notice a request shown to the citizen, once: ``asked`` tells one request from another
+    (a reload is the same request), so one made in their name elsewhere, on a shared
+    computer, shows up in their wallet and mail."""
+    fingerprint = hashlib.sha256("\0".join((client_id, asked)).encode()).hexdigest()[:40]
+    return notify(
+        session,
+        subject_id=subject_id,
+        kind=NotificationKind.REQUEST,
+        dedupe_key="request:" + fingerprint,
+        details={"service": client_id},
+        now=now,
+        include_guardians=False,
+    )
 
 
 def scan_first_reads(session: Session, *, now: datetime, batch: int = 1000) -> int:

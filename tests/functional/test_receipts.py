@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -41,7 +42,8 @@ LINK = r'href="(/wallet/consents/{consent}/receipts/(rct_[^"]+))"'
 def wallet(client: Any) -> Any:
     """A test client from its own address, so per-address sign-in limits stay per test."""
     client.environ_base["REMOTE_ADDR"] = "10.{}.{}.{}".format(
-        *(secrets.randbelow(256) for _ in range(3)))
+        *(secrets.randbelow(256) for _ in range(3))
+    )
     return client
 
 
@@ -64,7 +66,8 @@ def _download(wallet: Any, url: str, kind: str) -> dict[str, Any]:
     assert response.mimetype == "application/json"
     receipt_id = url.rsplit("/", 1)[1]
     assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="serdika-receipt-{kind}-{receipt_id}.json"')
+        f'attachment; filename="serdika-receipt-{kind}-{receipt_id}.json"'
+    )
     bundle: dict[str, Any] = response.get_json()
     return bundle
 
@@ -74,32 +77,44 @@ def _offline_env(home: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
 
 
-def _verify_offline(tmp_path: Path, bundle: dict[str, Any], name: str,
-                    *extra: str) -> subprocess.CompletedProcess[str]:
+def _verify_offline(
+    tmp_path: Path, bundle: dict[str, Any], name: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     where = tmp_path / f"offline-{name}"
     where.mkdir()
     path = where / f"{name}.json"
     path.write_text(json.dumps(bundle))
-    return subprocess.run([serdika_command(), "receipt", "verify", str(path), *extra],
-                          cwd=where, env=_offline_env(where), capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [serdika_command(), "receipt", "verify", str(path), *extra],
+        cwd=where,
+        env=_offline_env(where),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_grant_and_revocation_receipts_download_and_verify_offline(
-        wallet, broker, demo, citizen, tmp_path):
+    wallet, broker, demo, citizen, tmp_path
+):
     tokens = Flow(wallet, demo["services"][0], citizen).tokens()
     consent_id = tokens["consent_id"]
     html, links = _links(wallet, consent_id)
     assert len(links) == 1
     grant = _download(wallet, links[0], "grant")
-    assert set(grant) == {"receipt", "ledger_index", "entry", "inclusion_proof", "tree_head",
-                          "jwk"}
-    claims = jwt.decode(grant["receipt"], broker.keys.signing_key.public_key(),
-                        algorithms=["EdDSA"])
+    assert set(grant) == {"receipt", "ledger_index", "entry", "inclusion_proof", "tree_head", "jwk"}
+    claims = jwt.decode(
+        grant["receipt"], broker.keys.signing_key.public_key(), algorithms=["EdDSA"]
+    )
     assert jwt.get_unverified_header(grant["receipt"])["typ"] == RECEIPT_TYPE
     assert claims["consent_id"] == consent_id and claims["receipt_kind"] == "grant"
-    assert grant["entry"] == {**grant["entry"], "index": grant["ledger_index"],
-                              "event": "consent:granted", "consent": consent_id}
+    assert grant["entry"] == {
+        **grant["entry"],
+        "index": grant["ledger_index"],
+        "event": "consent:granted",
+        "consent": consent_id,
+    }
     proof = grant["inclusion_proof"]
     assert proof["leaf_index"] == grant["ledger_index"] < proof["tree_size"]
     assert proof["tree_size"] == grant["tree_head"]["tree_size"]
@@ -110,16 +125,18 @@ def test_grant_and_revocation_receipts_download_and_verify_offline(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK") and consent_id in done.stdout
 
-    revoked = wallet.post(f"/wallet/consents/{consent_id}/revoke",
-                          data={"csrf_token": csrf_token(html)})
+    revoked = wallet.post(
+        f"/wallet/consents/{consent_id}/revoke", data={"csrf_token": csrf_token(html)}
+    )
     assert revoked.status_code == 302
     _, links = _links(wallet, consent_id)
     assert len(links) == 2
     kinds = {}
     for url in links:
         bundle = wallet.get(url).get_json()
-        kinds[jwt.decode(bundle["receipt"], options={"verify_signature": False}
-                         )["receipt_kind"]] = url
+        kinds[
+            jwt.decode(bundle["receipt"], options={"verify_signature": False})["receipt_kind"]
+        ] = url
     revocation = _download(wallet, kinds["revocation"], "revocation")
     assert revocation["entry"]["event"] == "consent:revoked"
     assert revocation["ledger_index"] > grant["ledger_index"]
@@ -128,8 +145,9 @@ def test_grant_and_revocation_receipts_download_and_verify_offline(
     # With the broker's published key set as the trust anchor (a JWKS file).
     jwks = wallet.get("/oauth2/jwks").get_json()
     (tmp_path / "jwks.json").write_text(json.dumps(jwks))
-    done = _verify_offline(tmp_path, revocation, "revocation", "--public-key",
-                           str(tmp_path / "jwks.json"))
+    done = _verify_offline(
+        tmp_path, revocation, "revocation", "--public-key", str(tmp_path / "jwks.json")
+    )
     assert done.returncode == 0, done.stderr
     assert "OK" in done.stdout and "given public key" in done.stdout
 
@@ -142,9 +160,15 @@ def test_the_module_form_runs_without_the_app(wallet, demo, citizen, tmp_path):
     where.mkdir()
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(_download(wallet, links[0], "grant")))
-    done = subprocess.run([sys.executable, "-m", "broker.receipt_cli", "verify", str(path)],
-                          cwd=where, env=_offline_env(where), capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "broker.receipt_cli", "verify", str(path)],
+        cwd=where,
+        env=_offline_env(where),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK")
     assert list(where.iterdir()) == []
@@ -159,6 +183,7 @@ def test_serdika_receipt_verify_writes_nothing_where_it_runs(wallet, demo, citiz
 
 
 # --- tampering ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def bundle(wallet, demo, citizen) -> dict[str, Any]:
@@ -193,7 +218,8 @@ def _wrong_proof(bundle: dict[str, Any]) -> None:
 def _forged_head(bundle: dict[str, Any]) -> None:
     # A head over a made-up root, keeping the real signature.
     bundle["tree_head"]["root_hash"] = base64.b64encode(
-        hashlib.sha256(b"another tree").digest()).decode()
+        hashlib.sha256(b"another tree").digest()
+    ).decode()
 
 
 def _other_index(bundle: dict[str, Any]) -> None:
@@ -233,12 +259,16 @@ def test_a_tampered_bundle_fails_with_a_clear_message(bundle, tmp_path, case):
 def test_the_wrong_key_fails(bundle, tmp_path):
     other = Ed25519PrivateKey.generate()
     (tmp_path / "other.json").write_text(json.dumps(public_jwk(other, "other")))
-    result = CliRunner().invoke(receipt_group, ["verify", str(tmp_path / "bundle.json"),
-                                                "--public-key", str(tmp_path / "other.json")])
+    result = CliRunner().invoke(
+        receipt_group,
+        ["verify", str(tmp_path / "bundle.json"), "--public-key", str(tmp_path / "other.json")],
+    )
     assert result.exit_code == 1 and "cannot read the receipt bundle" in result.stderr
     (tmp_path / "bundle.json").write_text(json.dumps(bundle))
-    result = CliRunner().invoke(receipt_group, ["verify", str(tmp_path / "bundle.json"),
-                                                "--public-key", str(tmp_path / "other.json")])
+    result = CliRunner().invoke(
+        receipt_group,
+        ["verify", str(tmp_path / "bundle.json"), "--public-key", str(tmp_path / "other.json")],
+    )
     assert result.exit_code == 1
     assert "FAILED: the receipt's signature is invalid" in result.stderr
     assert "FAILED: the tree head's signature" in result.stderr
@@ -265,11 +295,22 @@ def test_a_bundle_resigned_by_a_forger_passes_only_without_the_brokers_key(bundl
     assert any("tree head's signature" in error for error in errors)
 
 
-@pytest.mark.parametrize("broken", [
-    [], "not json", {"receipt": "x"},
-    {"receipt": "x.y.z", "ledger_index": 0, "entry": {}, "inclusion_proof": {},
-     "tree_head": {}, "jwk": {"kty": "RSA"}},
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        [],
+        "not json",
+        {"receipt": "x"},
+        {
+            "receipt": "x.y.z",
+            "ledger_index": 0,
+            "entry": {},
+            "inclusion_proof": {},
+            "tree_head": {},
+            "jwk": {"kty": "RSA"},
+        },
+    ],
+)
 def test_malformed_bundles_are_refused_not_crashed_on(broken):
     errors = verify_bundle(broken)
     assert errors and all(isinstance(error, str) for error in errors)
@@ -277,12 +318,16 @@ def test_malformed_bundles_are_refused_not_crashed_on(broken):
 
 def test_a_receipt_not_yet_in_the_log_gets_a_clear_page(wallet, demo, citizen, monkeypatch):
     """When no signed head covers the receipt yet, the citizen is told to retry, in Bulgarian."""
-    import wallet_ui.views
+    import consent.receipt_downloads
+    from wallet_ui.ports import EXTENSION
 
     tokens = Flow(wallet, demo["services"][0], citizen).tokens()
     _, links = _links(wallet, tokens["consent_id"])
-    monkeypatch.setattr(wallet_ui.views, "current_head", lambda broker: None)
-    monkeypatch.setattr(wallet_ui.views.time, "sleep", lambda seconds: None)
+    extensions = wallet.application.extensions
+    monkeypatch.setitem(
+        extensions, EXTENSION, dataclasses.replace(extensions[EXTENSION], current_head=lambda: None)
+    )
+    monkeypatch.setattr(consent.receipt_downloads.time, "sleep", lambda seconds: None)
     response = wallet.get(links[0])
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"
