@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
@@ -125,6 +126,13 @@ def sync_wards(
     return listed
 
 
+class HandOverRole(StrEnum):
+    """Whom a coming-of-age notice is for (its ``details["role"]``)."""
+
+    WARD = "ward"
+    GUARDIAN = "guardian"
+
+
 #: Tells the child and the parent that the child now answers for themself (see below).
 Notifier = Callable[..., None]
 
@@ -133,7 +141,7 @@ def notify_coming_of_age(
     session: Session, *, guardian_id: int, ward_id: int, now: datetime
 ) -> None:
     """Notify the child and the parent that the parent's control has ended (once each)."""
-    for subject_id, role in ((ward_id, "ward"), (guardian_id, "guardian")):
+    for subject_id, role in ((ward_id, HandOverRole.WARD), (guardian_id, HandOverRole.GUARDIAN)):
         notify(
             session,
             subject_id=subject_id,

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent.guardianship import HandOverRole
 from consent.models import Notification, Service
 from consent.notifications import NotificationKind
 
@@ -51,7 +52,7 @@ def notice_text(notification: Notification, service_name: str | None) -> str:
             service=service,
         )
     if kind == NotificationKind.COMING_OF_AGE:
-        if details.get("role") == "guardian":
+        if details.get("role") == HandOverRole.GUARDIAN:
             return _(
                 "Your child has come of age: their consents are now theirs to manage, "
                 "in their own wallet."

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from consent.decisions import Reason
 from consent.history import AccessRecord
 from wallet_ui.locale import current_locale
 from wallet_ui.ports import wallet_parts
@@ -29,12 +30,12 @@ def refusal_in_words(reason: str | None) -> str:
     if reason.startswith("source:"):
         return _("The data source gave an answer that could not be used.")
     return {
-        "revoked": _("The consent had been withdrawn."),
-        "expired": _("The consent had expired."),
-        "not_active": _("The consent was not active."),
-        "paused": _("You had paused the consent."),
-        "resource_not_granted": _("The consent does not cover this data."),
-        "field_not_granted": _("The service asked for details the consent does not cover."),
+        Reason.REVOKED: _("The consent had been withdrawn."),
+        Reason.EXPIRED: _("The consent had expired."),
+        Reason.NOT_ACTIVE: _("The consent was not active."),
+        Reason.PAUSED: _("You had paused the consent."),
+        Reason.RESOURCE_NOT_GRANTED: _("The consent does not cover this data."),
+        Reason.FIELD_NOT_GRANTED: _("The service asked for details the consent does not cover."),
         "outside_date_range": _("The service asked for dates outside the period you allowed."),
         "granularity_too_fine": _("The service asked for more detailed values than you allowed."),
         "frequency_exceeded": _("The service asked more often than you allowed."),
