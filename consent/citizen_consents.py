@@ -12,7 +12,6 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
@@ -31,7 +30,7 @@ CONSENT_READS = 20
 ConsentRow = tuple[Consent, Service, Purpose]
 
 
-def _rows() -> Select[Any]:
+def _rows() -> Select[Consent, Service, Purpose]:
     return (
         select(Consent, Service, Purpose)
         .join(Service, Service.id == Consent.service_id)

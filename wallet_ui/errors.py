@@ -6,10 +6,9 @@ The host decides which paths are for machines (JSON problems); for the others it
 
 from __future__ import annotations
 
-from flask import make_response, render_template
+from flask import Response, make_response, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.wrappers import Response
 
 from wallet_ui.blueprint import bp
 

@@ -28,7 +28,7 @@ def sign_in() -> Response | str:
         password = request.form.get("password", "")[:256]
         address = request.remote_addr or "unknown"
         now = utcnow()
-        limits = dict(now=now, window=settings.sign_in_window_seconds)
+        window = settings.sign_in_window_seconds
         with parts.db.writing() as session:
             if sign_in_blocked(
                 session,
@@ -36,14 +36,15 @@ def sign_in() -> Response | str:
                 address,
                 per_account=settings.sign_in_max_failures_per_account,
                 per_address=settings.sign_in_max_failures_per_address,
-                **limits,
+                now=now,
+                window=window,
             ):
                 error = _("Too many failed attempts. Please wait 15 minutes and try again.")
                 status = 429
             else:
                 subject = authenticate(session, username, password) if username else None
                 if subject is None:
-                    record_failure(session, username, address, **limits)
+                    record_failure(session, username, address, now=now, window=window)
                     error = _("The username or password is not right. Please try again.")
                     status = 401
                 else:

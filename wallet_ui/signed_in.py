@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Concatenate, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast, overload
 
 from flask import g, redirect, request, url_for
 from werkzeug.wrappers import Response
@@ -69,7 +69,7 @@ def signed_in(
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | Response:
             citizen = current_citizen()
             if citizen is None:
-                return sign_in_first(url_for(back_to, **kwargs) if back_to else None)
+                return sign_in_first(url_for(back_to, **cast(Any, kwargs)) if back_to else None)
             show_as_signed_in(citizen)
             return inner(citizen, *args, **kwargs)
 

@@ -18,14 +18,15 @@ from wallet_ui.ports import wallet_parts
 @bp.app_template_filter("status_label")
 def status_label(status: str) -> str:
     """Say a consent's status as the citizen reads it."""
-    return {
+    labels: dict[str, str] = {
         ConsentStatus.REQUESTED: _("Waiting for your answer"),
         ConsentStatus.ACTIVE: _("Active"),
         ConsentStatus.PAUSED: _("Paused by you"),
         ConsentStatus.DENIED: _("Refused by you"),
         ConsentStatus.REVOKED: _("Withdrawn by you"),
         ConsentStatus.EXPIRED: _("Expired"),
-    }.get(status, status)
+    }
+    return labels.get(status, status)
 
 
 @bp.app_template_filter("human_duration")
