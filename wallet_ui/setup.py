@@ -11,6 +11,7 @@ from flask import Flask
 from flask_babel import Babel
 from werkzeug.wrappers import Response
 
+# Each page module adds its routes and template helpers to the blueprint when imported.
 import wallet_ui.account
 import wallet_ui.authorize
 import wallet_ui.children
@@ -22,7 +23,7 @@ import wallet_ui.mydata
 import wallet_ui.notifications
 import wallet_ui.pages
 import wallet_ui.receipts
-import wallet_ui.sign_in  # noqa: F401 - its routes and helpers join the blueprint
+import wallet_ui.sign_in  # noqa: F401 - imported for its routes, as are the others
 from consent.models import Notification, Subject
 from wallet_ui.blueprint import bp
 from wallet_ui.errors import error_page
