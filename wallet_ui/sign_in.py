@@ -6,9 +6,8 @@ from flask import make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from consent.accounts import authenticate
 from consent.types import utcnow
-from wallet_ui.auth import end_session, record_failure, sign_in_blocked, start_session
+from wallet_ui.auth import SignIn, attempt_sign_in, end_session
 from wallet_ui.blueprint import bp
 from wallet_ui.pages import safe_next
 from wallet_ui.ports import wallet_parts
@@ -25,32 +24,25 @@ def sign_in() -> Response | str:
         username = request.form.get("username", "").strip()[:64]
         if not username.isprintable():
             username = ""  # control characters are never in a username (PostgreSQL refuses NUL)
-        password = request.form.get("password", "")[:256]
-        address = request.remote_addr or "unknown"
-        now = utcnow()
-        window = settings.sign_in_window_seconds
         with parts.db.writing() as session:
-            if sign_in_blocked(
+            outcome = attempt_sign_in(
                 session,
                 username,
-                address,
+                request.form.get("password", "")[:256],
+                request.remote_addr or "unknown",
+                now=utcnow(),
+                window=settings.sign_in_window_seconds,
                 per_account=settings.sign_in_max_failures_per_account,
                 per_address=settings.sign_in_max_failures_per_address,
-                now=now,
-                window=window,
-            ):
-                error = _("Too many failed attempts. Please wait 15 minutes and try again.")
-                status = 429
-            else:
-                subject = authenticate(session, username, password) if username else None
-                if subject is None:
-                    record_failure(session, username, address, now=now, window=window)
-                    error = _("The username or password is not right. Please try again.")
-                    status = 401
-                else:
-                    start_session(session, subject, now=now)
-        if error is None:
+            )
+        if outcome == SignIn.SIGNED_IN:
             return redirect(next_url)
+        if outcome == SignIn.BLOCKED:
+            error = _("Too many failed attempts. Please wait 15 minutes and try again.")
+            status = 429
+        else:
+            error = _("The username or password is not right. Please try again.")
+            status = 401
     return make_response(
         render_template("wallet/sign_in.html", error=error, next_url=next_url), status
     )
