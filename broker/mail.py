@@ -24,8 +24,8 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from broker.config import SmtpSettings
-from consent.models import Notification, Subject
-from consent.notifications import EmailState, email_of, scan_expiring, scan_first_reads
+from consent.models import EmailState, Notification, Subject
+from consent.notifications import email_of, scan_expiring, scan_first_reads
 from consent.types import utcnow
 
 log = logging.getLogger(__name__)
