@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Flask, Request, Response, json, request
@@ -16,13 +18,16 @@ from broker.config import Settings, load_settings
 from broker.db import Database
 from broker.guardians import Guardians
 from broker.keys import load_keys
+from broker.mail import MAIL_RENDERER
 from broker.own_data import OwnDataReader
 from broker.parts import EXTENSION, Broker
 from broker.problems import problem
+from broker.sequencer import current_head
 from broker.sources import build_connectors
 from commons.clock import CITY_TIMEZONE
 from consent.lifecycle import DomainContext
 from consent.receipts import ReceiptSigner
+from wallet_ui import WalletParts, init_wallet
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +42,27 @@ def build_broker(settings: Settings) -> Broker:
         db=db,
         keys=keys,
         connectors=connectors,
-        domain=DomainContext(keys.keyring, ReceiptSigner(keys.signing_key, keys.key_id,
-                                                         settings.issuer)),
+        domain=DomainContext(
+            keys.keyring, ReceiptSigner(keys.signing_key, keys.key_id, settings.issuer)
+        ),
         own_data=OwnDataReader(connectors, keys.keyring),
         guardians=Guardians(connectors, keys.keyring, settings.guardianship_source),
         reads=read_ports(db, keys.keyring, connectors),
+    )
+
+
+def _wallet_parts(broker: Broker, oauth: Any) -> WalletParts:
+    """What the wallet works through: the broker's parts behind the wallet's ports."""
+    return WalletParts(
+        db=broker.db,
+        settings=broker.settings,
+        keys=broker.keys,
+        sources=broker.connectors,
+        domain=broker.domain,
+        oauth=oauth,
+        guardians=broker.guardians,
+        own_data=broker.own_data,
+        current_head=partial(current_head, broker),
     )
 
 
@@ -56,8 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=broker.keys.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
-        SESSION_COOKIE_NAME="__Host-serdika" if settings.issuer.startswith("https") else
-        "serdika",
+        SESSION_COOKIE_NAME="__Host-serdika" if settings.issuer.startswith("https") else "serdika",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.issuer.startswith("https"),
@@ -80,7 +100,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from broker.api.erasure_requests import bp as erasure_bp
     from broker.api.views import bp as api_bp
     from broker.oauth import init_oauth
-    from wallet_ui import init_wallet
 
     oauth = init_oauth(app, broker)
     app.register_blueprint(api_bp)
@@ -91,9 +110,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(api_bp)
     csrf.exempt(audit_bp)
     csrf.exempt(erasure_bp)
-    init_wallet(app, broker, oauth)
+    wallet = init_wallet(app, _wallet_parts(broker, oauth))
+    app.extensions[MAIL_RENDERER] = wallet.render_mail
     _register_health(app, broker)
-    _register_errors(app)
+    _register_errors(app, wallet.error_page)
     _register_security_headers(app)
     from broker.cli import register_commands
 
@@ -101,8 +121,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-MACHINE_PATHS = ("/api/", "/oauth2/token", "/oauth2/introspect", "/oauth2/revoke",
-                 "/.well-known/", "/healthz", "/readyz")
+MACHINE_PATHS = (
+    "/api/",
+    "/oauth2/token",
+    "/oauth2/introspect",
+    "/oauth2/revoke",
+    "/.well-known/",
+    "/healthz",
+    "/readyz",
+)
 
 
 class WalletOnlySessionInterface(SecureCookieSessionInterface):
@@ -130,38 +157,40 @@ def _register_health(app: Flask, broker: Broker) -> None:
                 connection.execute(text("SELECT 1"))
         except Exception:  # any failure of the store means "not ready"
             log.exception("readiness check failed")
-            return problem(503, "Not ready", "The database does not answer.",
-                           headers={"Retry-After": "5"})
+            return problem(
+                503, "Not ready", "The database does not answer.", headers={"Retry-After": "5"}
+            )
         return Response('{"status":"ready"}', mimetype="application/json")
 
 
 def _wants_json() -> bool:
     path = request.path
     return path.startswith(("/api/", "/oauth2/", "/.well-known/")) or path in (
-        "/healthz", "/readyz")
+        "/healthz",
+        "/readyz",
+    )
 
 
-def _register_errors(app: Flask) -> None:
+def _register_errors(app: Flask, html_error: Callable[[int], Response]) -> None:
+    """Machine paths get JSON problems; every other path gets the wallet's page."""
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         if _wants_json():
             if request.path.startswith("/oauth2/") and request.path != "/oauth2/authorize":
                 body = {"error": "invalid_request", "error_description": error.description}
-                return Response(json.dumps(body), status=error.code or 400,
-                                mimetype="application/json")
+                return Response(
+                    json.dumps(body), status=error.code or 400, mimetype="application/json"
+                )
             return problem(error.code or 500, error.name, error.description)
-        from wallet_ui.views import error_page
-
-        return error_page(error.code or 500)
+        return html_error(error.code or 500)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_json():
             return problem(500, "Internal error", "Something failed on our side.")
-        from wallet_ui.views import error_page
-
-        return error_page(500)
+        return html_error(500)
 
 
 CSP = (
@@ -179,9 +208,12 @@ def _register_security_headers(app: Flask) -> None:
         headers.setdefault("Referrer-Policy", "no-referrer")
         if response.mimetype == "text/html":
             # The consent form redirects to the service, so form-action admits its origin.
-            headers.setdefault("Content-Security-Policy",
-                               CSP.format(form_action=response.headers.get(
-                                   "X-Serdika-Form-Action", "")).replace("  ", " "))
+            headers.setdefault(
+                "Content-Security-Policy",
+                CSP.format(form_action=response.headers.get("X-Serdika-Form-Action", "")).replace(
+                    "  ", " "
+                ),
+            )
             headers.pop("X-Serdika-Form-Action", None)
             headers.setdefault("X-Frame-Options", "DENY")
             headers.setdefault("Cache-Control", "no-store")

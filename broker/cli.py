@@ -180,7 +180,7 @@ def citizen_erase(username: str, yes: bool, as_json: bool) -> None:
     """Erase USERNAME: withdraw every consent and destroy the keys that link the ledger."""
     from sqlalchemy import select
 
-    from consent.erasure import erase_subject
+    from consent.account_erasure import erase_subject
     from consent.models import Subject
 
     broker = current_broker()

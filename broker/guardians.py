@@ -2,8 +2,8 @@
 
 The glue between :mod:`consent.guardianship` (the rules) and the connector named by
 ``SERDIKA_GUARDIANSHIP_SOURCE`` (default ``civil_registry``), whose ``wards`` resource lists a
-parent's minor children with their national ids. The wallet reaches it as
-``current_app.extensions["serdika"].guardians``.
+parent's minor children with their national ids. The app factory hands it
+to the wallet as its guardianship reader (``wallet_ui.ports.GuardianshipReader``).
 
 A registry read costs a round trip, so each process remembers a parent's answer for a few
 minutes (:data:`FRESH_FOR`) and a failure for less (:data:`RETRY_AFTER`). Access is never
@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -30,8 +30,9 @@ from connectors.base import ConnectorError, SubjectNotFound, SubjectRef
 from connectors.registry import ConnectorRegistry
 from consent.accounts import national_id
 from consent.crypto import Keyring
-from consent.guardianship import RegistryChild, sync_wards, wards_of
+from consent.guardianship import RegistryChild, sync_wards
 from consent.models import Subject
+from consent.wards import Child, wards_of
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +43,6 @@ FRESH_FOR = 300.0
 RETRY_AFTER = 60.0
 #: Parents remembered per process, the least recently used forgotten first.
 REMEMBERED = 4096
-
-
-@dataclass(frozen=True)
-class Child:
-    """A minor child in the signed-in parent's care, as the wallet shows them."""
-
-    subject_id: int
-    birth_date: date
-    ends_at: datetime
-    given_name: str | None = None
-    family_name: str | None = None
-
-    @property
-    def name(self) -> str | None:
-        """The child's given and family names, when the registry told them."""
-        if self.given_name is None:
-            return None
-        return f"{self.given_name} {self.family_name or ''}".strip()
 
 
 @dataclass
@@ -98,15 +81,20 @@ class Guardians:
             return remembered.answered
         children = self._read(guardian)
         if children is None:
-            self._remember(guardian.id, _Answer(time.monotonic() + RETRY_AFTER, False,
-                                                remembered.children if remembered else {}))
+            self._remember(
+                guardian.id,
+                _Answer(
+                    time.monotonic() + RETRY_AFTER, False, remembered.children if remembered else {}
+                ),
+            )
             return False
         if children or wards_of(db.session, guardian, now):
             for attempt in range(2):
                 try:
                     with db.writing() as session:
-                        listed = sync_wards(session, self.keyring, session.merge(guardian),
-                                            children, now=now)
+                        listed = sync_wards(
+                            session, self.keyring, session.merge(guardian), children, now=now
+                        )
                     break
                 except IntegrityError:
                     # Another parent's wallet created the same child's subject just now.
@@ -125,8 +113,15 @@ class Guardians:
         for row in wards_of(session, guardian, now):
             child = known.get(row.ward_subject_id)
             if child is not None:
-                found.append(Child(row.ward_subject_id, child.birth_date, row.ends_at,
-                                   child.given_name, child.family_name))
+                found.append(
+                    Child(
+                        row.ward_subject_id,
+                        child.birth_date,
+                        row.ends_at,
+                        child.given_name,
+                        child.family_name,
+                    )
+                )
                 continue
             ward = session.get(Subject, row.ward_subject_id)
             number = national_id(self.keyring, ward) if ward else None
@@ -150,16 +145,16 @@ class Guardians:
             return []
         except ConnectorError as exc:
             # The type only: a message may quote the identifier it looked up.
-            log.warning("guardianship read failed: connector=%s error=%s", self.source,
-                        type(exc).__name__)
+            log.warning(
+                "guardianship read failed: connector=%s error=%s", self.source, type(exc).__name__
+            )
             return None
         children = []
         for record in answer.get(RESOURCE) or []:
             try:
                 children.append(RegistryChild.from_record(record))
             except (KeyError, TypeError, ValueError):
-                log.warning("guardianship read: connector=%s gave an unusable record",
-                            self.source)
+                log.warning("guardianship read: connector=%s gave an unusable record", self.source)
         return children
 
     def _remembered(self, guardian_id: int) -> _Answer | None:

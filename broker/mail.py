@@ -20,14 +20,12 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any, Protocol
 
-from flask import Flask, render_template
-from flask_babel import force_locale
-from flask_babel import gettext as _
+from flask import Flask
 from sqlalchemy import select, update
 
 from broker.config import SmtpSettings
-from consent.models import Notification, Subject
-from consent.notifications import EmailState, email_of, scan_expiring, scan_first_reads
+from consent.models import EmailState, Notification, Subject
+from consent.notifications import email_of, scan_expiring, scan_first_reads
 from consent.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -39,6 +37,29 @@ STALE_CLAIM = timedelta(minutes=10)
 
 class MailSender(Protocol):
     def send(self, message: EmailMessage) -> None: ...
+
+
+#: Where the app keeps the :class:`MailRenderer` the wallet gave it (``app.extensions``).
+MAIL_RENDERER = "serdika.mail_renderer"
+
+
+class RenderedMail(Protocol):
+    """A notice's e-mail as the wallet wrote it, in the citizen's language."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def locale(self) -> str: ...
+
+
+class MailRenderer(Protocol):
+    """Writes the e-mail of a notice to a citizen (``wallet_ui.Wallet.render_mail``)."""
+
+    def __call__(self, notice: Notification, subject: Subject, /) -> RenderedMail: ...
 
 
 @dataclass(frozen=True)
@@ -114,8 +135,10 @@ def deliver_pending(
     with broker.db.writing(session):
         session.execute(
             update(Notification)
-            .where(Notification.email_state == EmailState.SENDING,
-                   Notification.emailed_at < now - STALE_CLAIM)
+            .where(
+                Notification.email_state == EmailState.SENDING,
+                Notification.emailed_at < now - STALE_CLAIM,
+            )
             .values(email_state=EmailState.PENDING)
             .execution_options(synchronize_session=False)
         )
@@ -125,17 +148,25 @@ def deliver_pending(
         .order_by(Notification.id)
         .limit(batch)
     ).all()
-    due = [notification_id for notification_id, attempts, last in waiting
-           if last is None or now - last >= retry_after(attempts)]
+    due = [
+        notification_id
+        for notification_id, attempts, last in waiting
+        if last is None or now - last >= retry_after(attempts)
+    ]
     sent = failed = 0
     for notification_id in due:
         with broker.db.writing(session):
             claimed = session.execute(
                 update(Notification)
-                .where(Notification.id == notification_id,
-                       Notification.email_state == EmailState.PENDING)
-                .values(email_state=EmailState.SENDING, emailed_at=now,
-                        email_attempts=Notification.email_attempts + 1)
+                .where(
+                    Notification.id == notification_id,
+                    Notification.email_state == EmailState.PENDING,
+                )
+                .values(
+                    email_state=EmailState.SENDING,
+                    emailed_at=now,
+                    email_attempts=Notification.email_attempts + 1,
+                )
                 .execution_options(synchronize_session=False)
             ).rowcount
         if claimed != 1:
@@ -156,8 +187,12 @@ def deliver_pending(
         except Exception as error:
             failed += 1
             state = EmailState.FAILED if attempts >= MAX_ATTEMPTS else EmailState.PENDING
-            log.warning("notification %d not e-mailed (attempt %d): %s", notification_id,
-                        attempts, type(error).__name__)
+            log.warning(
+                "notification %d not e-mailed (attempt %d): %s",
+                notification_id,
+                attempts,
+                type(error).__name__,
+            )
         with broker.db.writing(session):
             session.execute(
                 update(Notification)
@@ -169,30 +204,20 @@ def deliver_pending(
 
 
 def compose(app: Flask, notice: Notification, subject: Subject, address: str) -> EmailMessage:
-    """The e-mail of one notice in the citizen's language: what happened and a link."""
-    from wallet_ui.notifications import notice_text, service_names
-
+    """The e-mail of one notice, as the wallet writes it (:data:`MAIL_RENDERER`), addressed."""
     broker = app.extensions["serdika"]
-    locale = subject.locale if subject.locale in ("bg", "en") else "bg"
-    link = f"{broker.settings.issuer}/wallet/notifications"
-    with app.test_request_context(base_url=broker.settings.issuer), force_locale(locale):
-        names = service_names(broker.db.session, [notice], locale)
-        text = notice_text(notice, names.get(notice.details.get("service", "")))
-        message = EmailMessage()
-        message["Subject"] = _("Serdika: %(text)s", text=_shorten(text))
-        message["From"] = broker.settings.smtp.sender if broker.settings.smtp else "serdika"
-        message["To"] = address
-        message["Message-ID"] = make_msgid(domain="serdika")
-        message.set_content(render_template("wallet/email.txt", text=text, link=link))
-        message.add_alternative(render_template("wallet/email.html", text=text, link=link,
-                                                locale=locale), subtype="html")
-        # After the parts: making it multipart moves the Content-* headers into the first.
-        message["Content-Language"] = locale
+    render: MailRenderer = app.extensions[MAIL_RENDERER]
+    mail = render(notice, subject)
+    message = EmailMessage()
+    message["Subject"] = mail.subject
+    message["From"] = broker.settings.smtp.sender if broker.settings.smtp else "serdika"
+    message["To"] = address
+    message["Message-ID"] = make_msgid(domain="serdika")
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
+    # After the parts: making it multipart moves the Content-* headers into the first.
+    message["Content-Language"] = mail.locale
     return message
-
-
-def _shorten(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class NotifierThread(threading.Thread):

@@ -1,4 +1,9 @@
-"""Citizen accounts: creation with an encrypted national id, and password checks (argon2id)."""
+"""Citizen accounts: creation with an encrypted national id, and password checks (argon2id).
+
+A person whose parents answered for them as a child already has a subject, made by
+:mod:`consent.guardianship` with :func:`add_subject` and :data:`NO_PASSWORD`; once of age,
+they claim it as their own wallet (:func:`claim_ward`, through :func:`create_subject`).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,15 @@ from commons import egn
 from consent.crypto import Keyring, new_subject_key
 from consent.models import Subject
 from consent.types import utcnow
+from consent.wards import is_ward_now, was_ever_ward
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the username is unknown, so both paths take the same time.
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 MIN_PASSWORD_LENGTH = 10
+#: The password hash of a subject nobody can sign in as (a child's, until claimed).
+NO_PASSWORD = "!"  # noqa: S105 - matches no argon2 hash
 
 
 class AccountError(ValueError):
@@ -90,8 +98,6 @@ def create_subject(
             national_id=national_id,
             locale=locale,
         )
-    from consent.guardianship import claim_ward  # it builds on this module
-
     return claim_ward(
         session,
         existing,
@@ -100,6 +106,37 @@ def create_subject(
         locale=locale,
         now=now or utcnow(),
     )
+
+
+def claim_ward(
+    session: Session,
+    subject: Subject,
+    *,
+    username: str,
+    password_hash: str,
+    locale: str,
+    now: datetime,
+) -> Subject:
+    """Make a child's subject the wallet of the adult they have become.
+
+    Raises :class:`AccountError` when the subject is someone's wallet already, or while a
+    parent still answers for them.
+    """
+    if (
+        subject.password_hash != NO_PASSWORD
+        or not was_ever_ward(session, subject.id)
+        or subject.erased_at
+    ):
+        raise AccountError("a wallet for this national id exists already")
+    if is_ward_now(session, subject.id, now):
+        raise AccountError(
+            "this person is a minor: their parents answer for them until their 18th "
+            "birthday, when they can claim their own wallet"
+        )
+    subject.username = username
+    subject.password_hash = password_hash
+    subject.locale = locale
+    return subject
 
 
 def national_id(keyring: Keyring, subject: Subject) -> str | None:

@@ -18,6 +18,7 @@ from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from consent.ledger.entries import LedgerEvent, append_entry
+from consent.lifecycle import Actor
 from consent.models import Consent, ConsentStatus, ErasureRequest, Service
 from consent.notifications import NotificationKind, notify
 
@@ -62,7 +63,7 @@ def requests_of(session: Session, consent_id: str) -> list[ErasureRequest]:
 
 
 def request_erasure(
-    session: Session, consent: Consent, *, now: datetime, by: str = "subject"
+    session: Session, consent: Consent, *, now: datetime, by: Actor = Actor.SUBJECT
 ) -> ErasureRequest:
     """Record the citizen's request; return the pending one when there is one already."""
     if consent.status not in ONCE_GRANTED:

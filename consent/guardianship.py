@@ -12,11 +12,11 @@ the national id sealed as for any citizen. The child's consents are that subject
                                                 │
                                                 └──registry no longer lists them──▶ ended
 
-A guardianship is in force while ``ended_at`` is null and ``ends_at`` (the 18th birthday at
-00:00 in Sofia) is still ahead, so control ends at the birthday even before
-:func:`hand_over_due` records it. The consents stay where they are at the hand-over: the
-now-adult child claims the subject as their own wallet (:func:`claim_ward`, reached through
-``consent.accounts.create_subject``) and finds them there.
+Which guardianships are in force (until the 18th birthday at 00:00 in Sofia, even before
+:func:`hand_over_due` records it) is read through :mod:`consent.wards`. The consents stay
+where they are at the hand-over: the now-adult child claims the subject as their own wallet
+(:func:`consent.accounts.claim_ward`, reached through ``consent.accounts.create_subject``)
+and finds them there.
 """
 
 from __future__ import annotations
@@ -24,24 +24,21 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, CursorResult, Select, and_, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from commons import egn
-from consent.accounts import AccountError, add_subject
+from consent.accounts import NO_PASSWORD, add_subject
 from consent.crypto import Keyring, ledger_pseudonym
 from consent.ledger.entries import LedgerEvent, append_entry
 from consent.lifecycle import SubjectErased, subject_key
 from consent.models import Guardianship, Subject
-
-#: Birthdays are counted on the city's calendar.
-CITY_TIMEZONE = ZoneInfo("Europe/Sofia")
-#: The password hash of a subject nobody can sign in as (a child's, until claimed).
-NO_PASSWORD = "!"  # noqa: S105 - matches no argon2 hash
+from consent.notifications import NotificationKind, notify
+from consent.wards import coming_of_age_at, wards_of
 
 
 @dataclass(frozen=True)
@@ -67,45 +64,6 @@ class RegistryChild:
             birth_date=date.fromisoformat(str(record["birth_date"])),
             middle_name=record.get("middle_name") or None,
         )
-
-
-def coming_of_age_at(born: date) -> datetime:
-    """The moment a child born on ``born`` comes of age: 00:00 in Sofia on the 18th birthday."""
-    return datetime.combine(egn.coming_of_age(born), time(0), tzinfo=CITY_TIMEZONE).astimezone(UTC)
-
-
-def in_force(now: datetime) -> ColumnElement[bool]:
-    """The guardianships in force at ``now``: not ended, and the child not yet of age."""
-    return and_(Guardianship.ended_at.is_(None), Guardianship.ends_at > now)
-
-
-def wards_in_force(guardian_id: int, now: datetime) -> Select[Any]:
-    """The subject ids of the children ``guardian_id`` may act for at ``now`` (a subquery)."""
-    return select(Guardianship.ward_subject_id).where(
-        Guardianship.guardian_subject_id == guardian_id, in_force(now)
-    )
-
-
-def wards_of(session: Session, guardian: Subject | int, now: datetime) -> list[Guardianship]:
-    """The guardianships of ``guardian`` in force at ``now``, the eldest child first."""
-    guardian_id = guardian if isinstance(guardian, int) else guardian.id
-    return list(
-        session.scalars(
-            select(Guardianship)
-            .where(Guardianship.guardian_subject_id == guardian_id, in_force(now))
-            .order_by(Guardianship.ends_at, Guardianship.ward_subject_id)
-        )
-    )
-
-
-def may_act_for(session: Session, guardian_id: int, ward_id: int, now: datetime) -> bool:
-    """Whether ``guardian_id`` may answer for ``ward_id`` at ``now``."""
-    return (
-        session.scalar(
-            wards_in_force(guardian_id, now).where(Guardianship.ward_subject_id == ward_id)
-        )
-        is not None
-    )
 
 
 def ward_subject(session: Session, keyring: Keyring, national_id: str) -> Subject:
@@ -168,6 +126,13 @@ def sync_wards(
     return listed
 
 
+class HandOverRole(StrEnum):
+    """Whom a coming-of-age notice is for (its ``details["role"]``)."""
+
+    WARD = "ward"
+    GUARDIAN = "guardian"
+
+
 #: Tells the child and the parent that the child now answers for themself (see below).
 Notifier = Callable[..., None]
 
@@ -176,10 +141,7 @@ def notify_coming_of_age(
     session: Session, *, guardian_id: int, ward_id: int, now: datetime
 ) -> None:
     """Notify the child and the parent that the parent's control has ended (once each)."""
-    # consent.notifications imports this module (for ``in_force``): imported here, not above.
-    from consent.notifications import NotificationKind, notify
-
-    for subject_id, role in ((ward_id, "ward"), (guardian_id, "guardian")):
+    for subject_id, role in ((ward_id, HandOverRole.WARD), (guardian_id, HandOverRole.GUARDIAN)):
         notify(
             session,
             subject_id=subject_id,
@@ -237,45 +199,6 @@ def end_guardianships_of(
         )
     ).all()
     return sum(_end(session, keyring, row, now=now, reason="guardian_erased") for row in rows)
-
-
-def claim_ward(
-    session: Session,
-    subject: Subject,
-    *,
-    username: str,
-    password_hash: str,
-    locale: str,
-    now: datetime,
-) -> Subject:
-    """Make a child's subject the wallet of the adult they have become.
-
-    Raises :class:`AccountError` when the subject is someone's wallet already, or while a
-    parent still answers for them.
-    """
-    was_ward = session.scalar(
-        select(Guardianship.ward_subject_id)
-        .where(Guardianship.ward_subject_id == subject.id)
-        .limit(1)
-    )
-    if subject.password_hash != NO_PASSWORD or was_ward is None or subject.erased_at:
-        raise AccountError("a wallet for this national id exists already")
-    if (
-        session.scalar(
-            select(Guardianship.ward_subject_id)
-            .where(Guardianship.ward_subject_id == subject.id, in_force(now))
-            .limit(1)
-        )
-        is not None
-    ):
-        raise AccountError(
-            "this person is a minor: their parents answer for them until their 18th "
-            "birthday, when they can claim their own wallet"
-        )
-    subject.username = username
-    subject.password_hash = password_hash
-    subject.locale = locale
-    return subject
 
 
 def _end(

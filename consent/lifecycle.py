@@ -25,6 +25,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, select, update
@@ -38,8 +39,19 @@ from consent.receipts import RECEIPT_TYPE, ReceiptKind, ReceiptSigner, receipt_c
 from consent.requests import AccessRequest, duration_end
 
 S = ConsentStatus
-#: Who acted, as the ledger says it: the data subject, or a parent answering for a minor.
-SUBJECT, GUARDIAN = "subject", "guardian"
+
+
+class Actor(StrEnum):
+    """Who acted on a consent, as its ledger entries say it (``"by"``)."""
+
+    #: The data subject, in their own wallet.
+    SUBJECT = "subject"
+    #: A parent answering for a minor child (consent.guardianship), never named.
+    GUARDIAN = "guardian"
+    #: The citizen's account being erased (consent.account_erasure) withdrew it.
+    ERASURE = "erasure"
+
+
 TRANSITIONS: dict[tuple[ConsentStatus, ConsentStatus], LedgerEvent] = {
     (S.REQUESTED, S.ACTIVE): LedgerEvent.CONSENT_GRANTED,
     (S.REQUESTED, S.DENIED): LedgerEvent.CONSENT_DENIED,
@@ -159,7 +171,7 @@ def record_decision(
     the ledger then says ``"by": "guardian"``, never who the parent is.
     """
     key = subject_key(context.keyring, subject)
-    by = GUARDIAN if decided_by is not None and decided_by.id != subject.id else SUBJECT
+    by = Actor.GUARDIAN if decided_by is not None and decided_by.id != subject.id else Actor.SUBJECT
     consent = Consent(
         id=new_consent_id(),
         subject_id=subject.id,
@@ -172,7 +184,7 @@ def record_decision(
         subject_pseudonym=ledger_pseudonym(key),
         requested_at=now,
         expires_at=duration_end(now, request.duration) if allow else None,
-        decided_by_subject_id=decided_by.id if by == GUARDIAN and decided_by else None,
+        decided_by_subject_id=decided_by.id if by == Actor.GUARDIAN and decided_by else None,
     )
     session.add(consent)
     session.flush()
@@ -220,7 +232,7 @@ def revoke_consent(
     consent: Consent,
     *,
     now: datetime,
-    by: str = "subject",
+    by: Actor = Actor.SUBJECT,
 ) -> Consent:
     """Withdraw a consent (GDPR Art. 7(3)); raises :class:`InvalidTransition` unless it is
     active or paused."""
@@ -233,7 +245,9 @@ def revoke_consent(
     return consent
 
 
-def pause_consent(session: Session, consent: Consent, *, now: datetime, by: str = "subject") -> int:
+def pause_consent(
+    session: Session, consent: Consent, *, now: datetime, by: Actor = Actor.SUBJECT
+) -> int:
     """Pause an active consent in force; return the index of its ``consent:paused`` entry.
 
     Raises :class:`InvalidTransition` if the consent is not active or its term has ended.
@@ -243,7 +257,7 @@ def pause_consent(session: Session, consent: Consent, *, now: datetime, by: str 
 
 
 def resume_consent(
-    session: Session, consent: Consent, *, now: datetime, by: str = "subject"
+    session: Session, consent: Consent, *, now: datetime, by: Actor = Actor.SUBJECT
 ) -> int:
     """Resume a paused consent in force; return the index of its ``consent:resumed`` entry.
 
@@ -282,7 +296,7 @@ def extend_consent(
     consent: Consent,
     *,
     now: datetime,
-    by: str = "subject",
+    by: Actor = Actor.SUBJECT,
 ) -> Receipt:
     """Move the end of an active or paused consent later (:func:`extension_end`).
 

@@ -49,6 +49,17 @@ class ConsentStatus(StrEnum):
     EXPIRED = "expired"
 
 
+class EmailState(StrEnum):
+    """Where a notice's e-mail is: none (no address, the wallet only), waiting, sent, given up."""
+
+    NONE = "none"
+    PENDING = "pending"
+    #: Claimed by one worker, which is sending it now (``emailed_at`` is the claim's time).
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class ServiceStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
@@ -202,8 +213,7 @@ class Notification(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # none (no address) | pending | sent | failed
-    email_state: Mapped[str] = mapped_column(String(16), default="none")
+    email_state: Mapped[str] = mapped_column(String(16), default=EmailState.NONE)
     email_attempts: Mapped[int] = mapped_column(Integer, default=0)
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

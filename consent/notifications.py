@@ -12,6 +12,7 @@ read's hot path. A notice about a minor's consent goes to the parents in charge 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -22,11 +23,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from consent.crypto import Keyring
-from consent.guardianship import in_force
 from consent.ledger.entries import LedgerEvent
 from consent.models import (
     Consent,
     ConsentStatus,
+    EmailState,
     Guardianship,
     JobCursor,
     LedgerEntry,
@@ -34,6 +35,7 @@ from consent.models import (
     Service,
     Subject,
 )
+from consent.wards import in_force
 
 #: A consent ending within this much time gets its "expiring" notice.
 EXPIRY_NOTICE = timedelta(days=7)
@@ -46,14 +48,6 @@ class NotificationKind(StrEnum):
     EXPIRING = "expiring"
     ERASURE_ACKNOWLEDGED = "erasure_acknowledged"
     COMING_OF_AGE = "coming_of_age"
-
-
-class EmailState(StrEnum):
-    NONE = "none"  # no address: the wallet only
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
 
 
 def _email_context(subject_id: int) -> bytes:
@@ -129,6 +123,24 @@ def notify(
         # across drivers here).
         created += len(session.execute(statement).all())
     return created
+
+
+def notice_request(
+    session: Session, *, subject_id: int, client_id: str, asked: str, now: datetime
+) -> int:
+    """Notice a request shown to the citizen, once: ``asked`` tells one request from another
+    (a reload is the same request), so one made in their name elsewhere, on a shared
+    computer, shows up in their wallet and mail."""
+    fingerprint = hashlib.sha256("\0".join((client_id, asked)).encode()).hexdigest()[:40]
+    return notify(
+        session,
+        subject_id=subject_id,
+        kind=NotificationKind.REQUEST,
+        dedupe_key="request:" + fingerprint,
+        details={"service": client_id},
+        now=now,
+        include_guardians=False,
+    )
 
 
 def scan_first_reads(session: Session, *, now: datetime, batch: int = 1000) -> int:

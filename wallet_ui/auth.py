@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from flask import session as cookie
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from consent.accounts import authenticate
 from consent.crypto import token_hash
 from consent.models import Subject
 from wallet_ui.models import SignInFailure, WalletSession
@@ -24,8 +26,16 @@ def _failure_keys(username: str, address: str) -> tuple[str, str]:
     return "u:" + user, "a:" + addr
 
 
-def sign_in_blocked(session: Session, username: str, address: str, *, now: datetime,
-                    window: int, per_account: int, per_address: int) -> bool:
+def sign_in_blocked(
+    session: Session,
+    username: str,
+    address: str,
+    *,
+    now: datetime,
+    window: int,
+    per_account: int,
+    per_address: int,
+) -> bool:
     user_key, addr_key = _failure_keys(username, address)
     since = now - timedelta(seconds=window)
     counts = dict(
@@ -38,12 +48,53 @@ def sign_in_blocked(session: Session, username: str, address: str, *, now: datet
     return counts.get(user_key, 0) >= per_account or counts.get(addr_key, 0) >= per_address
 
 
-def record_failure(session: Session, username: str, address: str, *, now: datetime,
-                   window: int) -> None:
+def record_failure(
+    session: Session, username: str, address: str, *, now: datetime, window: int
+) -> None:
     user_key, addr_key = _failure_keys(username, address)
-    session.execute(delete(SignInFailure).where(
-        SignInFailure.at <= now - timedelta(seconds=window)))
+    session.execute(
+        delete(SignInFailure).where(SignInFailure.at <= now - timedelta(seconds=window))
+    )
     session.add_all([SignInFailure(key=user_key, at=now), SignInFailure(key=addr_key, at=now)])
+
+
+class SignIn(StrEnum):
+    """How a sign-in attempt went."""
+
+    SIGNED_IN = "signed_in"
+    #: Too many failures lately, for this account or from this address: not even checked.
+    BLOCKED = "blocked"
+    WRONG = "wrong"
+
+
+def attempt_sign_in(
+    session: Session,
+    username: str,
+    password: str,
+    address: str,
+    *,
+    now: datetime,
+    window: int,
+    per_account: int,
+    per_address: int,
+) -> SignIn:
+    """Check the password, unless failures block it; sign in on success, count a failure."""
+    if sign_in_blocked(
+        session,
+        username,
+        address,
+        now=now,
+        window=window,
+        per_account=per_account,
+        per_address=per_address,
+    ):
+        return SignIn.BLOCKED
+    subject = authenticate(session, username, password) if username else None
+    if subject is None:
+        record_failure(session, username, address, now=now, window=window)
+        return SignIn.WRONG
+    start_session(session, subject, now=now)
+    return SignIn.SIGNED_IN
 
 
 def start_session(session: Session, subject: Subject, *, now: datetime) -> None:
@@ -51,8 +102,14 @@ def start_session(session: Session, subject: Subject, *, now: datetime) -> None:
     end_session(session)
     cookie.clear()
     session_id = secrets.token_urlsafe(32)
-    session.add(WalletSession(id_hash=token_hash(session_id), subject_id=subject.id,
-                              created_at=now, expires_at=now + SESSION_LIFETIME))
+    session.add(
+        WalletSession(
+            id_hash=token_hash(session_id),
+            subject_id=subject.id,
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
     cookie["sid"] = session_id
     cookie.permanent = True
 
@@ -60,8 +117,9 @@ def start_session(session: Session, subject: Subject, *, now: datetime) -> None:
 def end_session(session: Session) -> None:
     session_id = cookie.pop("sid", None)
     if session_id:
-        session.execute(delete(WalletSession).where(
-            WalletSession.id_hash == token_hash(session_id)))
+        session.execute(
+            delete(WalletSession).where(WalletSession.id_hash == token_hash(session_id))
+        )
 
 
 def current_subject(session: Session, *, now: datetime) -> Subject | None:
@@ -71,8 +129,11 @@ def current_subject(session: Session, *, now: datetime) -> Subject | None:
     return session.scalar(
         select(Subject)
         .join(WalletSession, WalletSession.subject_id == Subject.id)
-        .where(WalletSession.id_hash == token_hash(session_id),
-               WalletSession.expires_at > now, Subject.erased_at.is_(None))
+        .where(
+            WalletSession.id_hash == token_hash(session_id),
+            WalletSession.expires_at > now,
+            Subject.erased_at.is_(None),
+        )
     )
 
 
@@ -84,11 +145,13 @@ def is_current(row: WalletSession) -> bool:
 
 def active_sessions(session: Session, subject: Subject, *, now: datetime) -> list[WalletSession]:
     """The subject's sessions not yet expired, the newest first."""
-    return list(session.scalars(
-        select(WalletSession)
-        .where(WalletSession.subject_id == subject.id, WalletSession.expires_at > now)
-        .order_by(WalletSession.created_at.desc(), WalletSession.id.desc())
-    ))
+    return list(
+        session.scalars(
+            select(WalletSession)
+            .where(WalletSession.subject_id == subject.id, WalletSession.expires_at > now)
+            .order_by(WalletSession.created_at.desc(), WalletSession.id.desc())
+        )
+    )
 
 
 def end_all_sessions(session: Session, subject: Subject) -> int:

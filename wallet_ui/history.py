@@ -39,21 +39,27 @@ from flask_babel import gettext as _
 from flask_babel import to_utc
 from werkzeug.datastructures import MultiDict
 
-from consent.history import (
-    AccessRecord,
-    HistoryPage,
-    ReadFilter,
-    history_page,
-    iter_history,
-    services_used,
-)
+from consent.history import HistoryPage, ReadFilter, history_page, iter_history, services_used
 from consent.models import Subject
 from consent.types import utcnow
-from wallet_ui.views import _broker, _db, _locale, _require_sign_in, _signed_in, bp, error_page
+from wallet_ui.blueprint import bp
+from wallet_ui.errors import error_page
+from wallet_ui.ports import wallet_parts
+from wallet_ui.reads import ReadNamer, ReadView, iso, read_json
+from wallet_ui.signed_in import signed_in
 
 PAGE_SIZE = 50
-CSV_COLUMNS = ("time", "service", "purpose", "source", "resource", "fields", "result",
-               "reason", "consent_id")
+CSV_COLUMNS = (
+    "time",
+    "service",
+    "purpose",
+    "source",
+    "resource",
+    "fields",
+    "result",
+    "reason",
+    "consent_id",
+)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURSOR = re.compile(r"^\d{1,18}$")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -107,10 +113,15 @@ def parse_query(args: MultiDict[str, str]) -> Query:
         query.errors.append(("service", _("Choose a service from the list.")))
         query.values["service"] = ""
         service = ""
-    start = _parse_day(start_raw, _("Enter the “From” date as year-month-day, for example "
-                                    "2025-03-31."), "from", query)
-    end = _parse_day(end_raw, _("Enter the “To” date as year-month-day, for example "
-                                "2025-03-31."), "to", query)
+    start = _parse_day(
+        start_raw,
+        _("Enter the “From” date as year-month-day, for example 2025-03-31."),
+        "from",
+        query,
+    )
+    end = _parse_day(
+        end_raw, _("Enter the “To” date as year-month-day, for example 2025-03-31."), "to", query
+    )
     if start and end and start > end:
         query.errors.append(("from", _("The “From” date must not be after the “To” date.")))
     for name in ("before", "after"):
@@ -118,8 +129,15 @@ def parse_query(args: MultiDict[str, str]) -> Query:
         if raw is None:
             continue
         if not _CURSOR.match(raw):
-            query.errors.append(("results", _("The link to this page of the list is not "
-                                              "valid. Start again from the newest reads.")))
+            query.errors.append(
+                (
+                    "results",
+                    _(
+                        "The link to this page of the list is not "
+                        "valid. Start again from the newest reads."
+                    ),
+                )
+            )
             break
         setattr(query, name, int(raw))
     query.where = ReadFilter(
@@ -130,87 +148,28 @@ def parse_query(args: MultiDict[str, str]) -> Query:
     return query
 
 
-def refusal_in_words(reason: str | None) -> str:
-    """Say why a read was refused, in the citizen's language."""
-    if reason is None:
-        return ""
-    if reason in ("source:SourceUnavailable", "source:SourceTimeout"):
-        return _("The data source was unavailable.")
-    if reason == "source:SubjectNotFound":
-        return _("The data source holds no record of you.")
-    if reason.startswith("source:"):
-        return _("The data source gave an answer that could not be used.")
-    return {
-        "revoked": _("The consent had been withdrawn."),
-        "expired": _("The consent had expired."),
-        "not_active": _("The consent was not active."),
-        "paused": _("You had paused the consent."),
-        "resource_not_granted": _("The consent does not cover this data."),
-        "field_not_granted": _("The service asked for details the consent does not cover."),
-        "outside_date_range": _("The service asked for dates outside the period you "
-                                "allowed."),
-        "granularity_too_fine": _("The service asked for more detailed values than you "
-                                  "allowed."),
-        "frequency_exceeded": _("The service asked more often than you allowed."),
-    }.get(reason, _("The read was refused."))
-
-
-@dataclass(frozen=True)
-class ReadView:
-    """One read, named for the citizen: labels from the connector catalogue."""
-
-    record: AccessRecord
-    service: str
-    purpose: str
-    source: str
-    resource: str
-    fields: list[tuple[str, str]]
-    reason: str
-
-
-class _Namer:
-    """Names sources, resources and fields in the citizen's language, as ``_scope_view``."""
-
-    def __init__(self) -> None:
-        self.catalogue = _broker().connectors.catalogue
-        self.locale = _locale()
-
-    def __call__(self, record: AccessRecord) -> ReadView:
-        source = self.catalogue.get(record.connector)
-        resource = source.resources.get(record.resource) if source else None
-        return ReadView(
-            record=record,
-            service=record.service_name(self.locale),
-            purpose=record.purpose_name(self.locale),
-            source=source.label(self.locale) if source else record.connector,
-            resource=resource.label(self.locale) if resource else record.resource,
-            fields=[(name, resource.fields[name].label(self.locale)
-                     if resource and name in resource.fields else name)
-                    for name in record.fields],
-            reason=refusal_in_words(record.reason),
-        )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 @bp.get("/wallet/history")
-def history() -> Response | str:
-    subject = _signed_in()
-    if subject is None:
-        return _require_sign_in()
-    request._serdika_subject = subject  # type: ignore[attr-defined]
+@signed_in
+def history(subject: Subject) -> Response | str:
     query = parse_query(request.args)
-    session = _db().session
+    session = wallet_parts().db.session
     page = HistoryPage([])
     if not query.errors:
-        page = history_page(session, subject.id, query.where, before=query.before,
-                            after=query.after, limit=PAGE_SIZE)
-    name = _Namer()
+        page = history_page(
+            session,
+            subject.id,
+            query.where,
+            before=query.before,
+            after=query.after,
+            limit=PAGE_SIZE,
+        )
+    name = ReadNamer()
     html = render_template(
-        "wallet/history.html", query=query, errors=query.errors,
-        reads=[name(record) for record in page.records], page=page,
+        "wallet/history.html",
+        query=query,
+        errors=query.errors,
+        reads=[name(record) for record in page.records],
+        page=page,
         services=services_used(session, subject.id),
         filtered=any(query.values.values()),
         older_url=query.link(before=page.older) if page.older is not None else None,
@@ -235,8 +194,8 @@ def _export(subject: Subject, kind: str) -> Response:
 
 def _views(subject_id: int, query: Query) -> Iterator[ReadView]:
     """Every matching read, named, from a session of the export's own (closed at the end)."""
-    name = _Namer()
-    with _broker().db.sessions() as session:
+    name = ReadNamer()
+    with wallet_parts().db.sessions() as session:
         for record in iter_history(session, subject_id, query.where):
             yield name(record)
 
@@ -259,55 +218,45 @@ def _csv(subject_id: int, query: Query) -> Iterator[str]:
     yield "\ufeff" + taken()
     for count, view in enumerate(_views(subject_id, query), start=1):
         record = view.record
-        writer.writerow([
-            _iso(record.at), _cell(view.service), _cell(view.purpose), _cell(view.source),
-            _cell(view.resource), _cell(";".join(label for _name, label in view.fields)),
-            "refused" if record.refused else "read", _cell(view.reason), record.consent_id,
-        ])
+        writer.writerow(
+            [
+                iso(record.at),
+                _cell(view.service),
+                _cell(view.purpose),
+                _cell(view.source),
+                _cell(view.resource),
+                _cell(";".join(label for _name, label in view.fields)),
+                "refused" if record.refused else "read",
+                _cell(view.reason),
+                record.consent_id,
+            ]
+        )
         if count % 100 == 0:
             yield taken()
     yield taken()
 
 
-def _read_json(view: ReadView) -> dict[str, Any]:
-    record = view.record
-    return {
-        "time": _iso(record.at),
-        "result": "refused" if record.refused else "read",
-        "reason": record.reason,
-        "reason_text": view.reason or None,
-        "consent_id": record.consent_id,
-        "service": {"client_id": record.service, "name": view.service},
-        "purpose": {"code": record.purpose, "name": view.purpose},
-        "source": {"connector": record.connector, "name": view.source},
-        "resource": {"name": record.resource, "label": view.resource},
-        "fields": [{"name": name, "label": label} for name, label in view.fields],
-        "window": record.window,
-    }
-
-
 def _json(subject_id: int, query: Query) -> Iterator[str]:
-    head = {"subject": "me", "generated_at": _iso(utcnow()),
-            "filters": {key: value or None for key, value in query.values.items()}}
+    head = {
+        "subject": "me",
+        "generated_at": iso(utcnow()),
+        "filters": {key: value or None for key, value in query.values.items()},
+    }
     yield json.dumps(head, ensure_ascii=False)[:-1] + ', "reads": ['
     separator = ""
     for view in _views(subject_id, query):
-        yield separator + json.dumps(_read_json(view), ensure_ascii=False)
+        yield separator + json.dumps(read_json(view), ensure_ascii=False)
         separator = ", "
     yield "]}\n"
 
 
 @bp.get("/wallet/history.csv")
-def history_csv() -> Response:
-    subject = _signed_in()
-    if subject is None:
-        return _require_sign_in()
+@signed_in
+def history_csv(subject: Subject) -> Response:
     return _export(subject, "csv")
 
 
 @bp.get("/wallet/history.json")
-def history_json() -> Response:
-    subject = _signed_in()
-    if subject is None:
-        return _require_sign_in()
+@signed_in
+def history_json(subject: Subject) -> Response:
     return _export(subject, "json")

@@ -1,13 +1,15 @@
 """My data: what each connected source holds about the signed-in citizen, shown to them alone.
 
-``GET /wallet/my-data`` reads every resource of every source, all fields, through the broker
-(:class:`broker.own_data.OwnDataReader`, reached as ``current_app.extensions["serdika"]``),
-and shows the values labelled in the citizen's language: plain values and small records as a
-list of terms, lists of records (members, properties, dated records, monthly totals) as
-tables. A source that is down or holds no record of the citizen gets a calm sentence of its
-own; the page is still 200 and the other sources are shown. The page is never cached.
+``GET /wallet/my-data`` reads every resource of every source, all fields, through the
+own-data reader the host hands the wallet (:class:`wallet_ui.ports.OwnDataReader`), and
+shows the values labelled in the citizen's language: plain values and small records as a list
+of terms, lists of records (members, properties, dated records, monthly totals) as tables.
+A source that is down or holds no record of the citizen gets a calm sentence of its own; the
+page is still 200 and the other sources are shown. The page is never cached.
 
-The view is not recorded in the consent ledger; :mod:`broker.own_data` says why.
+The view is not recorded in the consent ledger: a citizen looking at their own data discloses
+nothing to anyone and involves no consent, and a log of it would itself be personal data
+that could never be erased (data minimisation, GDPR Art. 5(1)(c)).
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Response, render_template
 from flask_babel import format_date, format_decimal, lazy_gettext, to_user_timezone
 from flask_babel import gettext as _
 
 from consent.models import Subject
 from consent.types import utcnow
-from wallet_ui.views import _broker, _locale, _require_sign_in, _signed_in, bp
+from wallet_ui.blueprint import bp
+from wallet_ui.locale import current_locale
+from wallet_ui.ports import SourceRead, wallet_parts
+from wallet_ui.signed_in import signed_in
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -147,8 +152,9 @@ def value_in_words(value: Any) -> str:
         code = CODES.get(value)
         return str(code) if code is not None else value
     if isinstance(value, Mapping):
-        return "; ".join(f"{column_label(str(key))}: {value_in_words(item)}"
-                         for key, item in value.items())
+        return "; ".join(
+            f"{column_label(str(key))}: {value_in_words(item)}" for key, item in value.items()
+        )
     if isinstance(value, Sequence):
         return ", ".join(value_in_words(item) for item in value)
     return str(value)
@@ -166,17 +172,25 @@ def show(label: str, value: Any, *, dated: bool) -> Shown:
         money = _money(value)
         if money is not None:
             return Shown(label, text=money)
-        return Shown(label, pairs=[(column_label(str(key)), value_in_words(item))
-                                   for key, item in value.items()])
+        return Shown(
+            label,
+            pairs=[(column_label(str(key)), value_in_words(item)) for key, item in value.items()],
+        )
     if isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
         names: list[str] = []
         for record in value:
             names.extend(name for name in record if name not in names)
         if dated and "start" in names and "end" in names:
             names = ["period", *(name for name in names if name not in ("start", "end"))]
-        rows = [[period_in_words(record.get("start"), record.get("end")) if name == "period"
-                 else value_in_words(record.get(name)) for name in names]
-                for record in value]
+        rows = [
+            [
+                period_in_words(record.get("start"), record.get("end"))
+                if name == "period"
+                else value_in_words(record.get(name))
+                for name in names
+            ]
+            for record in value
+        ]
         return Shown(label, columns=[column_label(name) for name in names], rows=rows)
     if isinstance(value, list) and not value:
         return Shown(label, text=_("None recorded"))
@@ -208,14 +222,15 @@ def window_in_words(window: Mapping[str, str]) -> str:
     start = format_date(date.fromisoformat(window["from"]), "long")
     end = format_date(date.fromisoformat(window["to"]), "long")
     if window.get("granularity") == "monthly":
-        return _("Monthly totals of the whole months from %(start)s to %(end)s.",
-                 start=start, end=end)
+        return _(
+            "Monthly totals of the whole months from %(start)s to %(end)s.", start=start, end=end
+        )
     if window.get("granularity") == "daily":
         return _("Daily totals from %(start)s to %(end)s.", start=start, end=end)
     return _("Records from %(start)s to %(end)s.", start=start, end=end)
 
 
-def views_of(reads: Sequence[Any], locale: str) -> list[SourceView]:
+def views_of(reads: Sequence[SourceRead], locale: str) -> list[SourceView]:
     """Name and shape what the sources answered, for the page and the printable export."""
     sources = []
     for source in reads:
@@ -228,31 +243,41 @@ def views_of(reads: Sequence[Any], locale: str) -> list[SourceView]:
                 label = description.label(locale) if description else name
                 shown = show(label, value, dated=bool(description and description.dated))
                 (tables if shown.is_table else plain).append(shown)
-            resources.append(ResourceView(read.resource, read.description.label(locale),
-                                          str(read.outcome), read.window_json(), plain, tables))
-        sources.append(SourceView(source.connector, source.description.label(locale),
-                                  str(source.outcome), resources))
+            resources.append(
+                ResourceView(
+                    read.resource,
+                    read.description.label(locale),
+                    str(read.outcome),
+                    read.window_json(),
+                    plain,
+                    tables,
+                )
+            )
+        sources.append(
+            SourceView(
+                source.connector, source.description.label(locale), str(source.outcome), resources
+            )
+        )
     return sources
 
 
 @bp.get("/wallet/my-data")
-def my_data() -> Response:
-    subject = _signed_in()
-    if subject is None:
-        return _require_sign_in()
-    request._serdika_subject = subject  # type: ignore[attr-defined]
+@signed_in
+def my_data(subject: Subject) -> Response:
     reads = own_reads(subject)
-    html = render_template("wallet/my_data.html", sources=views_of(reads, _locale()),
-                           window_in_words=window_in_words)
+    html = render_template(
+        "wallet/my_data.html",
+        sources=views_of(reads, current_locale()),
+        window_in_words=window_in_words,
+    )
     response = Response(html, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def own_reads(subject: Subject) -> list[Any]:
-    """Read every source for ``subject`` now, through the broker (today on the city's clock)."""
-    broker = _broker()
-    return list(broker.own_data.read(subject, today=city_today()))
+def own_reads(subject: Subject) -> list[SourceRead]:
+    """Read every source for ``subject`` now (today on the city's clock)."""
+    return list(wallet_parts().own_data.read(subject, today=city_today()))
 
 
 def city_today() -> date:

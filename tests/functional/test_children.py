@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from commons import egn
-from consent.guardianship import CITY_TIMEZONE, coming_of_age_at
 from consent.ledger.entries import ledger_size
 from consent.models import Consent, Guardianship, LedgerEntry, Subject
+from consent.wards import CITY_TIMEZONE, coming_of_age_at
 from demo import civil_registry
 from tests.flows import CITIZEN_PASSWORD, Flow, basic, create_citizen, csrf_token
 

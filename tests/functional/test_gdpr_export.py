@@ -171,7 +171,7 @@ def test_the_stylesheet_has_print_rules(client: Any) -> None:
 
 def test_lists_are_read_in_keyset_chunks(history: dict[str, Any], broker: Any) -> None:
     """Chunks of one row give what one chunk gives: nothing skipped, nothing repeated."""
-    from wallet_ui.export import consents_of, notifications_of, receipts_of
+    from wallet_ui.gdpr_export import consents_of, notifications_of, receipts_of
 
     subject_id = history["citizen"]["id"]
     with broker.db.sessions() as session:

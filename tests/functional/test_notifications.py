@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 
 from broker.config import SmtpSettings
 from broker.mail import MAX_ATTEMPTS, SmtpSender, deliver_pending, run_once
-from consent.models import Consent, Notification, Subject
-from consent.notifications import EmailState, NotificationKind, notify, scan_expiring
+from consent.models import Consent, EmailState, Notification, Subject
+from consent.notifications import NotificationKind, notify, scan_expiring
 from consent.types import utcnow
 from tests.flows import Flow, create_citizen, csrf_token
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -319,12 +320,16 @@ def test_malformed_bundles_are_refused_not_crashed_on(broken):
 
 def test_a_receipt_not_yet_in_the_log_gets_a_clear_page(wallet, demo, citizen, monkeypatch):
     """When no signed head covers the receipt yet, the citizen is told to retry, in Bulgarian."""
-    import wallet_ui.views
+    import consent.receipt_downloads
+    from wallet_ui.ports import EXTENSION
 
     tokens = Flow(wallet, demo["services"][0], citizen).tokens()
     _, links = _links(wallet, tokens["consent_id"])
-    monkeypatch.setattr(wallet_ui.views, "current_head", lambda broker: None)
-    monkeypatch.setattr(wallet_ui.views.time, "sleep", lambda seconds: None)
+    extensions = wallet.application.extensions
+    monkeypatch.setitem(
+        extensions, EXTENSION, dataclasses.replace(extensions[EXTENSION], current_head=lambda: None)
+    )
+    monkeypatch.setattr(consent.receipt_downloads.time, "sleep", lambda seconds: None)
     response = wallet.get(links[0])
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "2"

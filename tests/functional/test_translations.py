@@ -181,7 +181,7 @@ def test_an_unknown_language_keeps_bulgarian(client: Any, demo: Any) -> None:
     ("en", "P1D", "1 day"), ("en", "P90D", "90 days"), ("en", "P1Y", "1 year"),
 ])
 def test_durations_use_the_plural_forms(app: Any, locale: str, iso: str, said: str) -> None:
-    from wallet_ui.views import human_duration
+    from wallet_ui.wording import human_duration
 
     with app.test_request_context(headers={"Cookie": f"serdika_lang={locale}"}):
         assert human_duration(iso) == said

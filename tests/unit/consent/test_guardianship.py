@@ -12,23 +12,21 @@ from sqlalchemy import select, update
 
 from commons import egn
 from connectors.civil_registry import is_minor
-from consent.accounts import AccountError, authenticate, create_subject, national_id
-from consent.crypto import ledger_pseudonym
-from consent.guardianship import (
-    CITY_TIMEZONE,
+from consent.accounts import (
     NO_PASSWORD,
-    RegistryChild,
-    coming_of_age_at,
-    hand_over_due,
-    may_act_for,
-    sync_wards,
-    wards_of,
+    AccountError,
+    authenticate,
+    create_subject,
+    national_id,
 )
+from consent.crypto import ledger_pseudonym
+from consent.guardianship import RegistryChild, hand_over_due, sync_wards
 from consent.ledger.entries import ledger_size
 from consent.lifecycle import record_decision, subject_key
 from consent.models import Consent, Guardianship, LedgerEntry, Service, Subject
 from consent.requests import AccessRequest, ScopeItem
 from consent.types import utcnow
+from consent.wards import CITY_TIMEZONE, coming_of_age_at, may_act_for, wards_of
 
 PASSWORD = "a long enough password"
 REQUEST = AccessRequest("kindergarten_enrolment", "P90D", (

@@ -1,4 +1,4 @@
-"""Erasing a citizen (GDPR Art. 17) while the ledger stays verifiable.
+"""Erasing a citizen's account (GDPR Art. 17) while the ledger stays verifiable.
 
 The ledger names a citizen only by a keyed pseudonym derived from their own key. Erasure
 withdraws every active or paused consent (with receipts and ledger entries as usual), then destroys
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from consent.crypto import ledger_pseudonym
 from consent.guardianship import end_guardianships_of
 from consent.ledger.entries import LedgerEvent, append_entry
-from consent.lifecycle import DomainContext, revoke_consent, subject_key
+from consent.lifecycle import Actor, DomainContext, revoke_consent, subject_key
 from consent.models import Consent, ConsentStatus, Subject
 
 ERASED = "erased"
@@ -38,7 +38,7 @@ def erase_subject(
         )
     ).all()
     for consent in active:
-        revoke_consent(session, context, consent, now=now, by="erasure")
+        revoke_consent(session, context, consent, now=now, by=Actor.ERASURE)
     # Before the key goes: the guardianship entries name the parent by this pseudonym.
     end_guardianships_of(session, context.keyring, subject, now=now)
     append_entry(session, LedgerEvent.SUBJECT_ERASED, at=now, details={"subject": pseudonym})
