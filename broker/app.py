@@ -8,12 +8,13 @@ from functools import partial
 from typing import Any
 
 from flask import Flask, Request, Response, json, request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from broker.api.read_ports import read_ports
+from broker.cli import register_commands
 from broker.config import Settings, load_settings
 from broker.db import Database
 from broker.guardians import Guardians
@@ -115,8 +116,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_health(app, broker)
     _register_errors(app, wallet.error_page)
     _register_security_headers(app)
-    from broker.cli import register_commands
-
     register_commands(app)
     return app
 
@@ -136,10 +135,10 @@ class WalletOnlySessionInterface(SecureCookieSessionInterface):
     """Cookie sessions for the wallet only: API and token endpoints do no cookie work.
 
     Services never hold a wallet session, and deriving the cookie signer on every API call
-    cost measurable throughput on the hot paths (DESIGN.md, performance notes).
+    cost measurable throughput on the hot paths (docs/architecture.md, "Contracts in brief").
     """
 
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if request.path.startswith(MACHINE_PATHS):
             return self.make_null_session(app)
         return super().open_session(app, request)

@@ -23,7 +23,7 @@ def _emit(data: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        for key, value in (data.items() if isinstance(data, dict) else enumerate(data)):
+        for key, value in data.items() if isinstance(data, dict) else enumerate(data):
             click.echo(f"{key}: {value}")
 
 
@@ -67,8 +67,12 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
             click.echo("The database holds data of its own: no demo data added.", err=True)
             return
         session.commit()  # end the read, so the seed's writes start from the latest state
-        result = seed(session, secret_key=broker.keys.secret_key, keyring=broker.keys.keyring,
-                      sources=demo_sources(broker.settings, broker.connectors))
+        result = seed(
+            session,
+            secret_key=broker.keys.secret_key,
+            keyring=broker.keys.keyring,
+            sources=demo_sources(broker.settings, broker.connectors),
+        )
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -81,12 +85,22 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
 
 
 @demo_group.command("load")
-@click.option("--entries", type=click.IntRange(min=0), required=True,
-              help="How many synthetic data:read entries to append.")
-@click.option("--batch", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Entries per write transaction.")
-@click.option("--no-sequence", is_flag=True, help="Append only; leave integration to the "
-              "servers' sequencers.")
+@click.option(
+    "--entries",
+    type=click.IntRange(min=0),
+    required=True,
+    help="How many synthetic data:read entries to append.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Entries per write transaction.",
+)
+@click.option(
+    "--no-sequence", is_flag=True, help="Append only; leave integration to the servers' sequencers."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @with_appcontext
 def demo_load(entries: int, batch: int, no_sequence: bool, as_json: bool) -> None:
@@ -95,16 +109,26 @@ def demo_load(entries: int, batch: int, no_sequence: bool, as_json: bool) -> Non
     from demo.ledger_load import load
 
     broker = current_broker()
-    result = load(broker.db, entries, batch=batch,
-                  sequence=None if no_sequence else lambda: sequence_once(broker),
-                  progress=lambda line: click.echo(line, err=True))
+    result = load(
+        broker.db,
+        entries,
+        batch=batch,
+        sequence=None if no_sequence else lambda: sequence_once(broker),
+        progress=lambda line: click.echo(line, err=True),
+    )
     total = result.append_seconds + result.sequence_seconds
-    _emit({"entries": result.entries, "first_index": result.first_index,
-           "append_seconds": round(result.append_seconds, 3),
-           "append_per_second": round(entries / result.append_seconds) if entries else 0,
-           "sequence_seconds": round(result.sequence_seconds, 3),
-           "entries_per_second": round(entries / total) if entries and total else 0,
-           "tree_size": result.head.tree_size if result.head else None}, as_json)
+    _emit(
+        {
+            "entries": result.entries,
+            "first_index": result.first_index,
+            "append_seconds": round(result.append_seconds, 3),
+            "append_per_second": round(entries / result.append_seconds) if entries else 0,
+            "sequence_seconds": round(result.sequence_seconds, 3),
+            "entries_per_second": round(entries / total) if entries and total else 0,
+            "tree_size": result.head.tree_size if result.head else None,
+        },
+        as_json,
+    )
 
 
 @click.group("service")
@@ -122,24 +146,43 @@ def service_group() -> None:
 @click.option("--sandbox", is_flag=True, help="A test service, marked as such to citizens.")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
-def service_add(name: str, name_en: str | None, organisation: str | None,
-                redirect_uris: tuple[str, ...], purposes: tuple[str, ...],
-                client_id: str | None, sandbox: bool, as_json: bool) -> None:
+def service_add(
+    name: str,
+    name_en: str | None,
+    organisation: str | None,
+    redirect_uris: tuple[str, ...],
+    purposes: tuple[str, ...],
+    client_id: str | None,
+    sandbox: bool,
+    as_json: bool,
+) -> None:
     """Register a service; its secret is shown once and stored hashed."""
     broker = current_broker()
     with broker.db.sessions() as session:
         try:
             service, secret = register_service(
-                session, name_bg=name, name_en=name_en or name,
-                organisation=organisation or name, redirect_uris=list(redirect_uris),
-                purposes=list(purposes), sandbox=sandbox, client_id=client_id,
+                session,
+                name_bg=name,
+                name_en=name_en or name,
+                organisation=organisation or name,
+                redirect_uris=list(redirect_uris),
+                purposes=list(purposes),
+                sandbox=sandbox,
+                client_id=client_id,
             )
         except RegistrationError as exc:
             raise click.UsageError(str(exc)) from exc
         session.commit()
-    _emit({"client_id": service.client_id, "client_secret": secret,
-           "redirect_uris": list(redirect_uris), "purposes": list(purposes),
-           "sandbox": sandbox}, as_json)
+    _emit(
+        {
+            "client_id": service.client_id,
+            "client_secret": secret,
+            "redirect_uris": list(redirect_uris),
+            "purposes": list(purposes),
+            "sandbox": sandbox,
+        },
+        as_json,
+    )
 
 
 @click.group("citizen")
@@ -150,21 +193,31 @@ def citizen_group() -> None:
 @citizen_group.command("add")
 @click.argument("username")
 @click.option("--national-id", required=True, help="The citizen's ЕГН.")
-@click.option("--password-stdin", is_flag=True, required=True,
-              help="Read the password from standard input (never from the command line).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="Read the password from standard input (never from the command line).",
+)
 @click.option("--locale", type=click.Choice(["bg", "en"]), default="bg", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
-def citizen_add(username: str, national_id: str, password_stdin: bool, locale: str,
-                as_json: bool) -> None:
+def citizen_add(
+    username: str, national_id: str, password_stdin: bool, locale: str, as_json: bool
+) -> None:
     """Create a wallet account for USERNAME."""
     password = sys.stdin.readline().rstrip("\r\n")
     broker = current_broker()
     with broker.db.sessions() as session:
         try:
-            subject = create_subject(session, broker.keys.keyring, username=username,
-                                     password=password, national_id=national_id,
-                                     locale=locale)
+            subject = create_subject(
+                session,
+                broker.keys.keyring,
+                username=username,
+                password=password,
+                national_id=national_id,
+                locale=locale,
+            )
         except AccountError as exc:
             raise click.UsageError(str(exc)) from exc
         session.commit()
@@ -246,8 +299,11 @@ def serve(bind: str | None, workers: int | None) -> None:
         try:
             upstream = start_upstream(settings.sandbox_url, broker.keys.secret_key)
         except OSError as exc:
-            click.echo(f"demo Social Assistance Agency not started ({settings.sandbox_url}): "
-                       f"{exc.strerror}; its reads will answer 503", err=True)
+            click.echo(
+                f"demo Social Assistance Agency not started ({settings.sandbox_url}): "
+                f"{exc.strerror}; its reads will answer 503",
+                err=True,
+            )
         else:
             click.echo(f"demo Social Assistance Agency at {upstream.url}", err=True)
     run(bind or settings.bind, workers or settings.workers)
@@ -291,7 +347,17 @@ def notifications_run(as_json: bool) -> None:
 
 def register_commands(app: Flask) -> None:
     """Put every command on the app's ``flask``/``serdika`` command line."""
-    for command in (db_group, demo_group, service_group, citizen_group, consents_group, serve,
-                    ledger_group, audit_group, receipt_group, guardianship_group,
-                    notifications_group):
+    for command in (
+        db_group,
+        demo_group,
+        service_group,
+        citizen_group,
+        consents_group,
+        serve,
+        ledger_group,
+        audit_group,
+        receipt_group,
+        guardianship_group,
+        notifications_group,
+    ):
         app.cli.add_command(command)

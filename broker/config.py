@@ -17,7 +17,7 @@ def normalise_database_url(url: str) -> str:
     """Accept a plain ``postgresql://`` URL and use the driver the broker ships (psycopg 3)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -44,8 +44,10 @@ def _smtp_settings(env: Mapping[str, str]) -> SmtpSettings | None:
     except ValueError as exc:
         raise ConfigError("SERDIKA_SMTP_PORT and SERDIKA_SMTP_TIMEOUT must be numbers") from exc
     if env.get("SERDIKA_SMTP_PASSWORD") and not (ssl or _flag(env.get("SERDIKA_SMTP_STARTTLS"))):
-        raise ConfigError("SERDIKA_SMTP_PASSWORD needs SERDIKA_SMTP_SSL or SERDIKA_SMTP_STARTTLS: "
-                          "the password would cross the network in the clear")
+        raise ConfigError(
+            "SERDIKA_SMTP_PASSWORD needs SERDIKA_SMTP_SSL or SERDIKA_SMTP_STARTTLS: "
+            "the password would cross the network in the clear"
+        )
     return SmtpSettings(
         host=host,
         port=port,
@@ -135,8 +137,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         if not settings.secret_key:
             raise ConfigError("SERDIKA_SECRET_KEY must be set in production")
         if settings.connectors_file is None:
-            raise ConfigError("SERDIKA_CONNECTORS_FILE must name the connectors' configuration "
-                              "in production (see docs/connectors.md)")
+            raise ConfigError(
+                "SERDIKA_CONNECTORS_FILE must name the connectors' configuration "
+                "in production (see docs/connectors.md)"
+            )
     return settings
 
 

@@ -58,8 +58,11 @@ def connectors_list(as_json: bool) -> None:
     rows = []
     try:
         for spec in specs:
-            row: dict[str, Any] = {"name": spec.name, "kind": spec.kind,
-                                   "origin": origin(spec.kind)}
+            row: dict[str, Any] = {
+                "name": spec.name,
+                "kind": spec.kind,
+                "origin": origin(spec.kind),
+            }
             try:
                 description = instantiate(spec, engine=engine).describe()
             except ConnectorConfigError as exc:
@@ -72,11 +75,21 @@ def connectors_list(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    click.echo(_table(
-        ("NAME", "KIND", "ORIGIN", "SOURCE", "RESOURCES"),
-        [(r["name"], r["kind"], r["origin"], r["source"] or "(misconfigured)",
-          ", ".join(r["resources"]) or r.get("error", "")) for r in rows],
-    ))
+    click.echo(
+        _table(
+            ("NAME", "KIND", "ORIGIN", "SOURCE", "RESOURCES"),
+            [
+                (
+                    r["name"],
+                    r["kind"],
+                    r["origin"],
+                    r["source"] or "(misconfigured)",
+                    ", ".join(r["resources"]) or r.get("error", ""),
+                )
+                for r in rows
+            ],
+        )
+    )
 
 
 def _check(spec: ConnectorSpec, engine: Any, pool: ThreadPoolExecutor) -> dict[str, Any]:
@@ -84,8 +97,13 @@ def _check(spec: ConnectorSpec, engine: Any, pool: ThreadPoolExecutor) -> dict[s
     try:
         connector = instantiate(spec, engine=engine)
     except ConnectorConfigError as exc:
-        return {"name": spec.name, "kind": spec.kind, "ok": False,
-                "detail": f"configuration: {exc}", "ms": 0}
+        return {
+            "name": spec.name,
+            "kind": spec.kind,
+            "ok": False,
+            "detail": f"configuration: {exc}",
+            "ms": 0,
+        }
     future = pool.submit(connector.health)
     try:
         health = future.result(timeout=HEALTH_TIMEOUT)
@@ -95,8 +113,13 @@ def _check(spec: ConnectorSpec, engine: Any, pool: ThreadPoolExecutor) -> dict[s
         health = Health(False, f"health() raised {type(exc).__name__}")
     if not isinstance(health, Health):
         health = Health(False, "health() did not return a Health")
-    return {"name": spec.name, "kind": spec.kind, "ok": health.ok, "detail": health.detail,
-            "ms": round((time.monotonic() - started) * 1000)}
+    return {
+        "name": spec.name,
+        "kind": spec.kind,
+        "ok": health.ok,
+        "detail": health.detail,
+        "ms": round((time.monotonic() - started) * 1000),
+    }
 
 
 @connectors_group.command("check")
@@ -113,10 +136,20 @@ def connectors_check(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
     else:
-        click.echo(_table(
-            ("NAME", "KIND", "STATUS", "TIME", "DETAIL"),
-            [(r["name"], r["kind"], "ok" if r["ok"] else "FAIL", f"{r['ms']} ms", r["detail"])
-             for r in results],
-        ))
+        click.echo(
+            _table(
+                ("NAME", "KIND", "STATUS", "TIME", "DETAIL"),
+                [
+                    (
+                        r["name"],
+                        r["kind"],
+                        "ok" if r["ok"] else "FAIL",
+                        f"{r['ms']} ms",
+                        r["detail"],
+                    )
+                    for r in results
+                ],
+            )
+        )
     if not all(result["ok"] for result in results):
         raise SystemExit(1)

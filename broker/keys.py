@@ -41,9 +41,7 @@ def _b64url(data: bytes) -> str:
 
 
 def public_jwk(key: Ed25519PrivateKey, key_id: str | None = None) -> dict[str, Any]:
-    raw = key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     jwk: dict[str, Any] = {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)}
     if key_id is not None:
         jwk |= {"kid": key_id, "alg": "EdDSA", "use": "sig"}
@@ -74,9 +72,10 @@ def _create_once(path: Path, make: Any) -> bytes:
 
 def load_keys(settings: Settings) -> Keys:
     var = settings.var_dir
-    secret_key = settings.secret_key or _create_once(
-        var / "secret_key", lambda: secrets.token_hex(32).encode()
-    ).decode().strip()
+    secret_key = (
+        settings.secret_key
+        or _create_once(var / "secret_key", lambda: secrets.token_hex(32).encode()).decode().strip()
+    )
 
     pem = _create_once(
         Path(os.environ.get("SERDIKA_SIGNING_KEY_FILE", var / "signing_key.pem")),
@@ -94,8 +93,10 @@ def load_keys(settings: Settings) -> Keys:
         _create_once(
             Path(os.environ.get("SERDIKA_DATA_KEY_FILE", var / "data_keys.json")),
             lambda: json.dumps(
-                {"data_key": _b64url(secrets.token_bytes(32)),
-                 "index_key": _b64url(secrets.token_bytes(32))}
+                {
+                    "data_key": _b64url(secrets.token_bytes(32)),
+                    "index_key": _b64url(secrets.token_bytes(32)),
+                }
             ).encode(),
         )
     )

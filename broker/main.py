@@ -13,8 +13,13 @@ from broker.audit_cli import audit_group
 from broker.connectors_cli import connectors_group
 from broker.receipt_cli import receipt_group
 
-main = FlaskGroup(name="serdika", create_app=create_app, add_version_option=False,
-                  load_dotenv=False, help="Serdika, the consent broker of the city.")
+main = FlaskGroup(
+    name="serdika",
+    create_app=create_app,
+    add_version_option=False,
+    load_dotenv=False,
+    help="Serdika, the consent broker of the city.",
+)
 
 # A FlaskGroup builds the app (keys, database) to find the app's own commands; an auditor's or
 # a citizen's ``verify`` must run where there is neither, so these groups are found without it.

@@ -86,8 +86,10 @@ class ResourceRead:
         """The dated window read (``from``, ``to``, ``granularity``), as the data API says it."""
         found: dict[str, str] = {}
         if self.window.date_from is not None and self.window.date_to is not None:
-            found = {"from": self.window.date_from.isoformat(),
-                     "to": self.window.date_to.isoformat()}
+            found = {
+                "from": self.window.date_from.isoformat(),
+                "to": self.window.date_to.isoformat(),
+            }
         if self.window.granularity is not None:
             found["granularity"] = self.window.granularity.value
         return found
@@ -123,8 +125,11 @@ def own_window(resource: ResourceDescription, today: date) -> Constraints:
     if not resource.dated:
         return Constraints()
     if resource.granularities:
-        granularity = (Granularity.MONTHLY if Granularity.MONTHLY in resource.granularities
-                       else max(resource.granularities, key=lambda g: g.rank))
+        granularity = (
+            Granularity.MONTHLY
+            if Granularity.MONTHLY in resource.granularities
+            else max(resource.granularities, key=lambda g: g.rank)
+        )
         first = today.replace(day=1)
         for _ in range(SERIES_MONTHS):
             first = (first - timedelta(days=1)).replace(day=1)
@@ -179,31 +184,45 @@ class OwnDataReader:
             pool = self._executor()
             for connector, name, resource, window in planned:
                 futures[connector, name] = pool.submit(
-                    self._fetch, connector, name, resource, window, reference)
+                    self._fetch, connector, name, resource, window, reference
+                )
             wait_for(futures.values(), timeout=self.deadline)
         results: dict[str, list[ResourceRead]] = {name: [] for name in catalogue}
         for connector, name, resource, window in planned:
             future = futures.get((connector, name))
             outcome, data = self._outcome(connector, name, future)
             results[connector].append(
-                ResourceRead(connector, name, resource, outcome, window, data))
+                ResourceRead(connector, name, resource, outcome, window, data)
+            )
         return [SourceRead(name, catalogue[name], tuple(reads)) for name, reads in results.items()]
 
-    def _fetch(self, connector: str, resource: str, description: ResourceDescription,
-               window: Constraints, reference: SubjectRef) -> Mapping[str, Any]:
+    def _fetch(
+        self,
+        connector: str,
+        resource: str,
+        description: ResourceDescription,
+        window: Constraints,
+        reference: SubjectRef,
+    ) -> Mapping[str, Any]:
         fields = list(description.fields)
-        return enforce(description, fields, window,
-                       self.connectors[connector].fetch(reference, resource, fields, window))
+        return enforce(
+            description,
+            fields,
+            window,
+            self.connectors[connector].fetch(reference, resource, fields, window),
+        )
 
     @staticmethod
-    def _outcome(connector: str, resource: str, future: Future[Mapping[str, Any]] | None
-                 ) -> tuple[Outcome, Mapping[str, Any]]:
+    def _outcome(
+        connector: str, resource: str, future: Future[Mapping[str, Any]] | None
+    ) -> tuple[Outcome, Mapping[str, Any]]:
         if future is None:  # no national identifier: no source can know the citizen
             return Outcome.NOT_FOUND, {}
         if not future.done():
             future.cancel()  # not started yet: it never will; started: its result is dropped
-            log.warning("own data read failed: connector=%s resource=%s error=deadline",
-                        connector, resource)
+            log.warning(
+                "own data read failed: connector=%s resource=%s error=deadline", connector, resource
+            )
             return Outcome.UNAVAILABLE, {}
         error = future.exception()
         if error is None:
@@ -211,8 +230,12 @@ class OwnDataReader:
         if isinstance(error, SubjectNotFound):
             return Outcome.NOT_FOUND, {}
         # The type only: an unexpected error's message may quote the identifier it looked up.
-        log.warning("own data read failed: connector=%s resource=%s error=%s",
-                    connector, resource, type(error).__name__)
+        log.warning(
+            "own data read failed: connector=%s resource=%s error=%s",
+            connector,
+            resource,
+            type(error).__name__,
+        )
         if isinstance(error, SourceUnavailable | SourceTimeout):
             return Outcome.UNAVAILABLE, {}
         if isinstance(error, BadUpstreamData | ConnectorError):

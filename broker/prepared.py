@@ -19,9 +19,7 @@ _BUMP_HEAD = Prepared(ledger.BUMP_HEAD)
 _INSERT_ENTRY = Prepared(ledger.INSERT_ENTRY)
 
 
-def append_prepared(
-    db: Database, event: ledger.LedgerEvent, *, at: datetime, **entry: Any
-) -> int:
+def append_prepared(db: Database, event: ledger.LedgerEvent, *, at: datetime, **entry: Any) -> int:
     """Append a ledger entry in its own queued write transaction (the data read's append).
 
     The same statements and row as :func:`consent.ledger.append_entry`, run as prepared
@@ -41,8 +39,13 @@ _WINDOW_STARTED = Prepared(quotas.WINDOW_STARTED)
 
 
 def take_read(
-    db: Database, consent_id: str, connector: str, resource: str, max_reads: int,
-    period: timedelta, now: datetime,
+    db: Database,
+    consent_id: str,
+    connector: str,
+    resource: str,
+    max_reads: int,
+    period: timedelta,
+    now: datetime,
 ) -> int | None:
     """Count one read against the consent's frequency limit.
 
@@ -51,7 +54,8 @@ def take_read(
     key = {"consent_id": consent_id, "connector": connector, "resource": resource}
     with db.raw_writing() as connection:
         taken = _TAKE_READ.execute(
-            connection, db.dialect,
+            connection,
+            db.dialect,
             **quotas.take_parameters(consent_id, connector, resource, max_reads, period, now),
         )
         if taken:
@@ -63,5 +67,6 @@ def take_read(
 def give_back_read(db: Database, consent_id: str, connector: str, resource: str) -> None:
     """Return the unit of a read that failed at the source."""
     with db.raw_writing() as connection:
-        _GIVE_BACK_READ.execute(connection, db.dialect, consent_id=consent_id,
-                                connector=connector, resource=resource)
+        _GIVE_BACK_READ.execute(
+            connection, db.dialect, consent_id=consent_id, connector=connector, resource=resource
+        )

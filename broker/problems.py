@@ -9,9 +9,15 @@ from flask import Response, json
 PROBLEM_TYPE_BASE = "https://serdika.example/problems/"
 
 
-def problem(status: int, title: str, detail: str | None = None, *,
-            code: str | None = None, headers: dict[str, str] | None = None,
-            **extensions: Any) -> Response:
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
     """Return an ``application/problem+json`` response; ``code`` names the problem type."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code if code else "about:blank",
@@ -46,20 +52,29 @@ def bearer_challenge(error: str | None = None, description: str | None = None) -
 
 def invalid_token(detail: str) -> Response:
     return problem(
-        401, "Invalid token", detail, code="invalid_token",
+        401,
+        "Invalid token",
+        detail,
+        code="invalid_token",
         headers={"WWW-Authenticate": bearer_challenge("invalid_token", detail)},
     )
 
 
 def missing_token() -> Response:
     return problem(
-        401, "Authentication required", "Send an access token as 'Authorization: Bearer'.",
-        code="invalid_token", headers={"WWW-Authenticate": bearer_challenge()},
+        401,
+        "Authentication required",
+        "Send an access token as 'Authorization: Bearer'.",
+        code="invalid_token",
+        headers={"WWW-Authenticate": bearer_challenge()},
     )
 
 
 def insufficient_scope(detail: str) -> Response:
     return problem(
-        403, "Outside the consent", detail, code="insufficient_scope",
+        403,
+        "Outside the consent",
+        detail,
+        code="insufficient_scope",
         headers={"WWW-Authenticate": bearer_challenge("insufficient_scope", detail)},
     )

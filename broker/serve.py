@@ -18,8 +18,12 @@ BROKER_APP = "broker:create_app()"
 class BrokerServer(BaseApplication):  # type: ignore[misc]
     """gunicorn with the project's options, serving the app ``make_app`` builds per worker."""
 
-    def __init__(self, options: dict[str, Any], make_app: Callable[[], Any] | None = None,
-                 app_uri: str = BROKER_APP):
+    def __init__(
+        self,
+        options: dict[str, Any],
+        make_app: Callable[[], Any] | None = None,
+        app_uri: str = BROKER_APP,
+    ):
         self.options = options
         self.make_app = make_app
         self.app_uri = app_uri

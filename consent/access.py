@@ -69,6 +69,7 @@ UNCONFIGURED_RETRY_AFTER = 30
 
 # --- the ports -------------------------------------------------------------------------------
 
+
 class TokenRefused(Exception):
     """The access token cannot be used: absent, malformed, unknown, expired or revoked."""
 
@@ -94,8 +95,15 @@ class AccessTokens(Protocol):
 
 
 class ReadQuotas(Protocol):
-    def take(self, consent_id: str, connector: str, resource: str, max_reads: int,
-             period: timedelta, now: datetime) -> int | None:
+    def take(
+        self,
+        consent_id: str,
+        connector: str,
+        resource: str,
+        max_reads: int,
+        period: timedelta,
+        now: datetime,
+    ) -> int | None:
         """Count one read; None when it may go ahead, else seconds until one is allowed."""
 
     def give_back(self, consent_id: str, connector: str, resource: str) -> None:
@@ -103,8 +111,15 @@ class ReadQuotas(Protocol):
 
 
 class ReadLedger(Protocol):
-    def append(self, event: LedgerEvent, *, at: datetime, consent_id: str, service: str,
-               details: dict[str, Any]) -> int:
+    def append(
+        self,
+        event: LedgerEvent,
+        *,
+        at: datetime,
+        consent_id: str,
+        service: str,
+        details: dict[str, Any],
+    ) -> int:
         """Append one entry; return its index."""
 
 
@@ -129,6 +144,7 @@ class ReadPorts:
 
 
 # --- the request and its outcomes ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ReadRequest:
@@ -172,33 +188,51 @@ class ReadResult:
 
     def body(self) -> dict[str, Any]:
         """The JSON answer of the data API."""
-        return {"consent_id": self.consent_id, "subject": self.subject,
-                "resource": self.resource, "data": self.data, **self.window}
+        return {
+            "consent_id": self.consent_id,
+            "subject": self.subject,
+            "resource": self.resource,
+            "data": self.data,
+            **self.window,
+        }
 
 
 # --- the use case ----------------------------------------------------------------------------
 
-def read_personal_data(ports: ReadPorts, request: ReadRequest,
-                       now: datetime) -> ReadResult | Refusal:
+
+def read_personal_data(
+    ports: ReadPorts, request: ReadRequest, now: datetime
+) -> ReadResult | Refusal:
     """Read what the consent behind ``request.token`` allows, and record it in the ledger."""
     try:
         grant = ports.tokens.grant(request.token, now)
     except TokenRefused as refused:
         return Refusal(RefusalKind.INVALID_TOKEN, refused.detail)
     if grant.consent_id is None:
-        return Refusal(RefusalKind.INSUFFICIENT_SCOPE,
-                       "This token carries no consent; it cannot read personal data.")
+        return Refusal(
+            RefusalKind.INSUFFICIENT_SCOPE,
+            "This token carries no consent; it cannot read personal data.",
+        )
     fields = _field_list(request.parameters.get("fields"))
     if isinstance(fields, Refusal):
         return fields
 
-    decision = evaluate(grant.consent, client_id=grant.client_id, now=now,
-                        connector=request.connector, resource=request.resource, fields=fields)
+    decision = evaluate(
+        grant.consent,
+        client_id=grant.client_id,
+        now=now,
+        connector=request.connector,
+        resource=request.resource,
+        fields=fields,
+    )
     read = _Read(ports, request, grant.client_id, decision, now)
     if not decision.allowed:
         read.record_refusal(decision.reason, fields)
-        kind = (RefusalKind.INVALID_TOKEN if decision.reason.ends_consent
-                else RefusalKind.INSUFFICIENT_SCOPE)
+        kind = (
+            RefusalKind.INVALID_TOKEN
+            if decision.reason.ends_consent
+            else RefusalKind.INSUFFICIENT_SCOPE
+        )
         return Refusal(kind, REFUSALS[decision.reason])
     return read.go(grant.sealed_national_id)
 
@@ -207,9 +241,12 @@ def _field_list(value: str | None) -> list[str] | Refusal | None:
     if value is None:
         return None
     if not _FIELD_LIST.match(value):
-        return Refusal(RefusalKind.INVALID_REQUEST,
-                       "Give field names separated by commas, such as fields=a,b.",
-                       title="Bad 'fields' parameter", status=400)
+        return Refusal(
+            RefusalKind.INVALID_REQUEST,
+            "Give field names separated by commas, such as fields=a,b.",
+            title="Bad 'fields' parameter",
+            status=400,
+        )
     return value.split(",")
 
 
@@ -233,10 +270,13 @@ class _Read:
         source = self.ports.sources.locate(request.connector, request.resource)
         if source is None:
             self.record_refusal("source:SourceUnavailable", fields)
-            return Refusal(RefusalKind.SOURCE_ERROR,
-                           f"Connector {request.connector!r} is not configured on this node.",
-                           title=SourceUnavailable.title, status=SourceUnavailable.status,
-                           retry_after=UNCONFIGURED_RETRY_AFTER)
+            return Refusal(
+                RefusalKind.SOURCE_ERROR,
+                f"Connector {request.connector!r} is not configured on this node.",
+                title=SourceUnavailable.title,
+                status=SourceUnavailable.status,
+                retry_after=UNCONFIGURED_RETRY_AFTER,
+            )
         limits = GrantedLimits.stored(self.decision.constraints)
         constraints = self._constraints(limits, source.resource)
         if isinstance(constraints, Refusal):
@@ -247,32 +287,48 @@ class _Read:
         try:
             if sealed_national_id is None:
                 raise SourceUnavailable("the subject's identifier is unavailable")
-            national_id = open_national_id(self.ports.keyring, sealed_national_id,
-                                           self.state.subject_id)
-            data = enforce(source.resource, fields, constraints,
-                           source.connector.fetch(SubjectRef(national_id), request.resource,
-                                                  fields, constraints))
+            national_id = open_national_id(
+                self.ports.keyring, sealed_national_id, self.state.subject_id
+            )
+            data = enforce(
+                source.resource,
+                fields,
+                constraints,
+                source.connector.fetch(
+                    SubjectRef(national_id), request.resource, fields, constraints
+                ),
+            )
         except ConnectorError as error:
             return self._source_failed(error, limits)
         window = _window(constraints)
         self.ports.ledger.append(
-            LedgerEvent.DATA_READ, at=self.now, consent_id=self.state.id,
+            LedgerEvent.DATA_READ,
+            at=self.now,
+            consent_id=self.state.id,
             service=self.state.client_id,
-            details={**self._what(fields), **window})
-        return ReadResult(self.state.id, self.state.subject_pairwise, request.resource, data,
-                          window)
+            details={**self._what(fields), **window},
+        )
+        return ReadResult(
+            self.state.id, self.state.subject_pairwise, request.resource, data, window
+        )
 
-    def _constraints(self, limits: GrantedLimits,
-                     resource: ResourceDescription) -> Constraints | Refusal:
+    def _constraints(
+        self, limits: GrantedLimits, resource: ResourceDescription
+    ) -> Constraints | Refusal:
         try:
-            asked_from, asked_to, asked_granularity = parse_read_parameters(
-                self.request.parameters)
-            return resolve_read(limits, resource, asked_from=asked_from, asked_to=asked_to,
-                                asked_granularity=asked_granularity,
-                                today=self.now.astimezone(city_zone()).date())
+            asked_from, asked_to, asked_granularity = parse_read_parameters(self.request.parameters)
+            return resolve_read(
+                limits,
+                resource,
+                asked_from=asked_from,
+                asked_to=asked_to,
+                asked_granularity=asked_granularity,
+                today=self.now.astimezone(city_zone()).date(),
+            )
         except BadReadParameters as error:
-            return Refusal(RefusalKind.INVALID_REQUEST, str(error),
-                           title="Bad read parameters", status=400)
+            return Refusal(
+                RefusalKind.INVALID_REQUEST, str(error), title="Bad read parameters", status=400
+            )
         except ReadRefused as refused:
             self.record_refusal(refused.reason, self.decision.fields)
             return Refusal(RefusalKind.INSUFFICIENT_SCOPE, refused.detail)
@@ -281,34 +337,52 @@ class _Read:
         frequency = limits.frequency
         if frequency is None:
             return None
-        wait = self.ports.quotas.take(self.state.id, self.request.connector,
-                                      self.request.resource, frequency.max_reads,
-                                      frequency.period, self.now)
+        wait = self.ports.quotas.take(
+            self.state.id,
+            self.request.connector,
+            self.request.resource,
+            frequency.max_reads,
+            frequency.period,
+            self.now,
+        )
         if wait is None:
             return None
         self.record_refusal("frequency_exceeded", self.decision.fields)
-        return Refusal(RefusalKind.INSUFFICIENT_SCOPE,
-                       f"The consent allows {frequency.max_reads} read(s) per "
-                       f"{frequency.per}; the next is possible in {wait} s.",
-                       retry_after=wait)
+        return Refusal(
+            RefusalKind.INSUFFICIENT_SCOPE,
+            f"The consent allows {frequency.max_reads} read(s) per "
+            f"{frequency.per}; the next is possible in {wait} s.",
+            retry_after=wait,
+        )
 
     def _source_failed(self, error: ConnectorError, limits: GrantedLimits) -> Refusal:
         request = self.request
-        log.warning("read failed: connector=%s resource=%s error=%s", request.connector,
-                    request.resource, type(error).__name__)
+        log.warning(
+            "read failed: connector=%s resource=%s error=%s",
+            request.connector,
+            request.resource,
+            type(error).__name__,
+        )
         if limits.frequency is not None:
             self.ports.quotas.give_back(self.state.id, request.connector, request.resource)
         self.record_refusal(f"source:{type(error).__name__}", self.decision.fields)
-        return Refusal(RefusalKind.SOURCE_ERROR, str(error) or None, title=error.title,
-                       status=error.status,
-                       retry_after=error.retry_after
-                       if isinstance(error, SourceUnavailable) else None)
+        return Refusal(
+            RefusalKind.SOURCE_ERROR,
+            str(error) or None,
+            title=error.title,
+            status=error.status,
+            retry_after=error.retry_after if isinstance(error, SourceUnavailable) else None,
+        )
 
     def _what(self, fields: Sequence[str] | None) -> dict[str, Any]:
         state = self.state
-        return {"subject": state.subject_pseudonym, "purpose": state.purpose,
-                "connector": self.request.connector, "resource": self.request.resource,
-                "fields": list(fields) if fields else []}
+        return {
+            "subject": state.subject_pseudonym,
+            "purpose": state.purpose,
+            "connector": self.request.connector,
+            "resource": self.request.resource,
+            "fields": list(fields) if fields else [],
+        }
 
     def record_refusal(self, reason: str, fields: Sequence[str] | None) -> None:
         """Write a refused read to the ledger when it can be tied to a consent."""
@@ -316,16 +390,19 @@ class _Read:
         if state is None:
             return
         self.ports.ledger.append(
-            LedgerEvent.DATA_READ_REFUSED, at=self.now, consent_id=state.id,
-            service=self.client_id, details={**self._what(fields), "reason": str(reason)})
+            LedgerEvent.DATA_READ_REFUSED,
+            at=self.now,
+            consent_id=state.id,
+            service=self.client_id,
+            details={**self._what(fields), "reason": str(reason)},
+        )
 
 
 def _window(constraints: Constraints) -> dict[str, str]:
     """The dated read's resolved window, for the answer and the ledger."""
     window = {}
     if constraints.date_from is not None and constraints.date_to is not None:
-        window = {"from": constraints.date_from.isoformat(),
-                  "to": constraints.date_to.isoformat()}
+        window = {"from": constraints.date_from.isoformat(), "to": constraints.date_to.isoformat()}
     if constraints.granularity is not None:
         window["granularity"] = constraints.granularity.value
     return window

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from consent.citizen_consents import actor_for, own_consent
 from consent.erasure_requests import request_erasure
+from consent.extension import extend_consent
 from consent.lifecycle import (
     DomainContext,
     InvalidTransition,
-    extend_consent,
     pause_consent,
     resume_consent,
     revoke_consent,
@@ -90,7 +90,7 @@ def extend(
 
     ``seen_end`` is the end the citizen saw on the page (ISO 8601): when the consent's end
     is no longer that (a second submit), nothing is extended and None is returned. Raises
-    :class:`consent.lifecycle.ExtensionRefused` when the consent cannot be extended.
+    :class:`consent.extension.ExtensionRefused` when the consent cannot be extended.
     """
     consent = _own(session, citizen_id, consent_id, now)
     if seen_end != _stamp(consent.expires_at):

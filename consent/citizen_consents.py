@@ -17,8 +17,9 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from consent.erasure_requests import requests_of
+from consent.extension import extension_end
 from consent.history import HistoryPage, ReadFilter, history_page
-from consent.lifecycle import Actor, extension_end
+from consent.lifecycle import Actor
 from consent.models import Consent, ConsentStatus, ErasureRequest, Purpose, Receipt, Service
 from consent.receipts import ReceiptKind
 from consent.wards import wards_in_force

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, cast
 
@@ -266,86 +266,6 @@ def resume_consent(
     """
     _check_in_term(consent, S.ACTIVE, now)
     return transition(session, consent, S.ACTIVE, at=now, details={"by": by})
-
-
-class ExtensionRefused(Exception):
-    """The consent cannot be extended: it has ended, or its purpose allows no later end."""
-
-
-def extension_end(consent: Consent, purpose: Purpose, now: datetime) -> datetime | None:
-    """How far an extension would move the consent's end, or None when it cannot move.
-
-    One extension adds the consent's own duration to its end, but never beyond the purpose's
-    maximum counted from today: extending can renew a consent, not make it endless.
-    """
-    if consent.status not in (S.ACTIVE, S.PAUSED):
-        return None
-    if consent.expires_at is None or consent.expires_at <= now:
-        return None
-    end = min(
-        duration_end(consent.expires_at, consent.duration),
-        duration_end(now, purpose.max_duration),
-    )
-    # Less than a day later is not worth a receipt; it would only confuse.
-    return end if end - consent.expires_at >= timedelta(days=1) else None
-
-
-def extend_consent(
-    session: Session,
-    context: DomainContext,
-    consent: Consent,
-    *,
-    now: datetime,
-    by: Actor = Actor.SUBJECT,
-) -> Receipt:
-    """Move the end of an active or paused consent later (:func:`extension_end`).
-
-    Appends ``consent:extended`` and issues an ``extension`` receipt that names the new end;
-    the update is conditional on the end read, so a double submit extends once. Raises
-    :class:`ExtensionRefused` when the consent cannot be extended.
-    """
-    purpose = session.get(Purpose, consent.purpose_code)
-    assert purpose is not None
-    previous = consent.expires_at
-    end = extension_end(consent, purpose, now)
-    if end is None or previous is None:
-        raise ExtensionRefused(consent.id)
-    changed = cast(
-        CursorResult[Any],
-        session.execute(
-            update(Consent)
-            .where(
-                Consent.id == consent.id,
-                Consent.status.in_((S.ACTIVE, S.PAUSED)),
-                Consent.expires_at == previous,
-            )
-            .values(expires_at=end)
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
-    if changed != 1:
-        session.refresh(consent)
-        raise ExtensionRefused(consent.id)
-    consent.expires_at = end
-    service = session.get(Service, consent.service_id)
-    assert service is not None
-    index = append_entry(
-        session,
-        LedgerEvent.CONSENT_EXTENDED,
-        at=now,
-        consent_id=consent.id,
-        service=service.client_id,
-        details={
-            "subject": consent.subject_pseudonym,
-            "by": by,
-            # As the grant entry writes its end.
-            "expires": end.isoformat(),
-            "previous_expires": previous.isoformat(),
-        },
-    )
-    return issue_receipt(
-        session, context, consent, service, kind=ReceiptKind.EXTENSION, at=now, ledger_index=index
-    )
 
 
 def _check_in_term(consent: Consent, to: ConsentStatus, now: datetime) -> None:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
-from consent import egn
+from commons import egn
 from consent.models import Guardianship, Subject
 
 #: Birthdays are counted on the city's calendar.

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from consent import citizen_actions
 from consent.citizen_actions import NoSuchConsent
 from consent.erasure_requests import ErasureNotPossible
-from consent.lifecycle import ExtensionRefused
+from consent.extension import ExtensionRefused
 from consent.models import Subject
 from consent.types import utcnow
 from wallet_ui.blueprint import bp

@@ -52,7 +52,8 @@ class Sources(Protocol):
 class Keys(Protocol):
     """The keys the wallet uses: the keyring that seals e-mail addresses, the public JWK."""
 
-    keyring: Keyring
+    @property
+    def keyring(self) -> Keyring: ...
 
     def public_jwk(self) -> dict[str, Any]: ...
 
@@ -60,10 +61,14 @@ class Keys(Protocol):
 class Settings(Protocol):
     """The settings the wallet reads: the public URL and the sign-in failure limits."""
 
-    issuer: str
-    sign_in_window_seconds: int
-    sign_in_max_failures_per_account: int
-    sign_in_max_failures_per_address: int
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def sign_in_window_seconds(self) -> int: ...
+    @property
+    def sign_in_max_failures_per_account(self) -> int: ...
+    @property
+    def sign_in_max_failures_per_address(self) -> int: ...
 
 
 class ConsentClient(Protocol):

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response
 from flask_babel import Babel
-from werkzeug.wrappers import Response
 
 # Each page module adds its routes and template helpers to the blueprint when imported.
 import wallet_ui.account

@@ -35,7 +35,6 @@ ERASURE_SCOPE = "erasure:manage"
 PAGE = 100
 
 
-
 def _json(body: Any) -> Response:
     response = Response(json.dumps(body), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
@@ -84,8 +83,12 @@ def _after(raw: str | None) -> tuple[datetime, str] | None:
 
 
 def _not_found(request_id: str) -> Response:
-    return problem(404, "No such erasure request",
-                   "This service has no erasure request with this id.", code="not_found")
+    return problem(
+        404,
+        "No such erasure request",
+        "This service has no erasure request with this id.",
+        code="not_found",
+    )
 
 
 @bp.get("")
@@ -94,19 +97,26 @@ def list_requests() -> Response:
     """``?status=pending`` (default) or ``all``; ``?after=`` continues a page (``next``)."""
     status = request.args.get("status", "pending")
     if status not in ("pending", "all"):
-        return problem(400, "Bad argument", "'status' must be 'pending' or 'all'.",
-                       code="invalid_request")
+        return problem(
+            400, "Bad argument", "'status' must be 'pending' or 'all'.", code="invalid_request"
+        )
     try:
         after = _after(request.args.get("after"))
     except ValueError as error:
         return problem(400, "Bad argument", str(error), code="invalid_request")
     with current_broker().db.sessions() as session:
-        views = for_service(session, _service_id(session), pending_only=status == "pending",
-                            after=after, limit=PAGE + 1)
+        views = for_service(
+            session,
+            _service_id(session),
+            pending_only=status == "pending",
+            after=after,
+            limit=PAGE + 1,
+        )
     body: dict[str, Any] = {"erasure_requests": [_as_json(view) for view in views[:PAGE]]}
     if len(views) > PAGE:
-        body["next"] = url_for("erasure.list_requests", status=status,
-                               after=_cursor(views[PAGE - 1]), _external=False)
+        body["next"] = url_for(
+            "erasure.list_requests", status=status, after=_cursor(views[PAGE - 1]), _external=False
+        )
     return _json(body)
 
 
@@ -129,8 +139,7 @@ def acknowledge_request(request_id: str) -> Response:
     now = utcnow()
     with broker.db.writing() as session:
         try:
-            row, _acknowledged_now = acknowledge(session, _service_id(session), request_id,
-                                                 now=now)
+            row, _acknowledged_now = acknowledge(session, _service_id(session), request_id, now=now)
         except UnknownErasureRequest:
             return _not_found(request_id)
         consent = session.get(Consent, row.consent_id)

@@ -26,8 +26,15 @@ class PreparedQuotas:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def take(self, consent_id: str, connector: str, resource: str, max_reads: int,
-             period: timedelta, now: datetime) -> int | None:
+    def take(
+        self,
+        consent_id: str,
+        connector: str,
+        resource: str,
+        max_reads: int,
+        period: timedelta,
+        now: datetime,
+    ) -> int | None:
         return take_read(self._db, consent_id, connector, resource, max_reads, period, now)
 
     def give_back(self, consent_id: str, connector: str, resource: str) -> None:
@@ -38,10 +45,18 @@ class PreparedLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def append(self, event: LedgerEvent, *, at: datetime, consent_id: str, service: str,
-               details: dict[str, Any]) -> int:
-        return append_prepared(self._db, event, at=at, consent_id=consent_id,
-                               service=service, details=details)
+    def append(
+        self,
+        event: LedgerEvent,
+        *,
+        at: datetime,
+        consent_id: str,
+        service: str,
+        details: dict[str, Any],
+    ) -> int:
+        return append_prepared(
+            self._db, event, at=at, consent_id=consent_id, service=service, details=details
+        )
 
 
 class RegistrySources:
@@ -57,6 +72,10 @@ class RegistrySources:
 
 
 def read_ports(db: Database, keyring: Keyring, connectors: ConnectorRegistry) -> ReadPorts:
-    return ReadPorts(tokens=PreparedTokens(db), quotas=PreparedQuotas(db),
-                     ledger=PreparedLedger(db), sources=RegistrySources(connectors),
-                     keyring=keyring)
+    return ReadPorts(
+        tokens=PreparedTokens(db),
+        quotas=PreparedQuotas(db),
+        ledger=PreparedLedger(db),
+        sources=RegistrySources(connectors),
+        keyring=keyring,
+    )

@@ -85,8 +85,9 @@ class ScopeMissing(Exception):
     """The token is valid but lacks the scope the endpoint needs."""
 
 
-def read_scoped_token(connection: Any, dialect: Dialect, token: str, scope: str,
-                      now: datetime) -> str:
+def read_scoped_token(
+    connection: Any, dialect: Dialect, token: str, scope: str, now: datetime
+) -> str:
     """Return the client id of a live token carrying ``scope`` (such as ``audit:read``)."""
     row = _READ_SCOPED.one_or_none(connection, dialect, digest=token_hash(token))
     if row is None:

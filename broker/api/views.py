@@ -30,9 +30,9 @@ def read_data(connector: str, resource: str) -> Response:
         token = bearer_from(request)
     except TokenRefused as refused:
         return missing_token() if refused.missing else invalid_token(refused.detail)
-    outcome = read_personal_data(current_broker().reads,
-                                 ReadRequest(token, connector, resource, request.args),
-                                 utcnow())
+    outcome = read_personal_data(
+        current_broker().reads, ReadRequest(token, connector, resource, request.args), utcnow()
+    )
     if isinstance(outcome, Refusal):
         return refusal_response(outcome)
     return _answer(outcome)
@@ -52,8 +52,12 @@ def refusal_response(refusal: Refusal) -> Response:
     elif refusal.kind is RefusalKind.INSUFFICIENT_SCOPE:
         response = insufficient_scope(detail)
     else:
-        response = problem(refusal.status or 400, refusal.title or "Bad request",
-                           refusal.detail, code=str(refusal.kind))
+        response = problem(
+            refusal.status or 400,
+            refusal.title or "Bad request",
+            refusal.detail,
+            code=str(refusal.kind),
+        )
     if refusal.retry_after is not None:
         response.headers["Retry-After"] = str(refusal.retry_after)
     return response

@@ -23,8 +23,11 @@ from consent.types import utcnow
 from tests.flows import Flow, basic, create_citizen, csrf_token, revoke_in_wallet
 
 PERSON = "/api/v1/data/civil_registry/person"
-REQUEST = AccessRequest("kindergarten_enrolment", "P90D", (
-    ScopeItem("civil_registry", "person", ("given_name", "family_name")),))
+REQUEST = AccessRequest(
+    "kindergarten_enrolment",
+    "P90D",
+    (ScopeItem("civil_registry", "person", ("given_name", "family_name")),),
+)
 
 
 @pytest.fixture
@@ -35,8 +38,9 @@ def citizen(broker: Any, demo: Any) -> dict[str, Any]:
 @pytest.fixture
 def en_client(client: Any) -> Any:
     """A client from its own address (per-address limits stay per test), reading English."""
-    client.environ_base["REMOTE_ADDR"] = f"10.{secrets.randbelow(256)}." \
-                                         f"{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    client.environ_base["REMOTE_ADDR"] = (
+        f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    )
     client.set_cookie("serdika_lang", "en")
     return client
 
@@ -44,9 +48,14 @@ def en_client(client: Any) -> Any:
 def grant(broker: Any, citizen: dict[str, Any]) -> str:
     with broker.db.sessions() as session, broker.db.writing(session):
         consent = record_decision(
-            session, broker.domain, subject=session.get(Subject, citizen["id"]),
+            session,
+            broker.domain,
+            subject=session.get(Subject, citizen["id"]),
             service=session.scalar(select(Service).where(Service.client_id == "kindergartens")),
-            request=REQUEST, allow=True, now=datetime.now(UTC))
+            request=REQUEST,
+            allow=True,
+            now=datetime.now(UTC),
+        )
     return consent.id
 
 
@@ -61,17 +70,23 @@ def status_of(broker: Any, consent_id: str) -> str:
 
 def events_of(broker: Any, consent_id: str) -> list[str]:
     with broker.db.sessions() as session:
-        return list(session.scalars(select(LedgerEntry.event)
-                                    .where(LedgerEntry.consent_id == consent_id)
-                                    .order_by(LedgerEntry.index)))
+        return list(
+            session.scalars(
+                select(LedgerEntry.event)
+                .where(LedgerEntry.consent_id == consent_id)
+                .order_by(LedgerEntry.index)
+            )
+        )
 
 
 def act(client: Any, consent_id: str, action: str) -> Any:
     """Press the consent page's ``action`` button (pause, resume, revoke)."""
     page = client.get(f"/wallet/consents/{consent_id}")
     assert page.status_code == 200
-    return client.post(f"/wallet/consents/{consent_id}/{action}",
-                       data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    return client.post(
+        f"/wallet/consents/{consent_id}/{action}",
+        data={"csrf_token": csrf_token(page.get_data(as_text=True))},
+    )
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -79,19 +94,25 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _introspect(client: Any, service: dict[str, Any], token: str) -> dict[str, Any]:
-    response = client.post("/oauth2/introspect", data={"token": token},
-                           headers=basic(service["client_id"], service["client_secret"]))
+    response = client.post(
+        "/oauth2/introspect",
+        data={"token": token},
+        headers=basic(service["client_id"], service["client_secret"]),
+    )
     assert response.status_code == 200
     return response.get_json()
 
 
 def _refresh(client: Any, service: dict[str, Any], token: str) -> Any:
-    return client.post("/oauth2/token",
-                       data={"grant_type": "refresh_token", "refresh_token": token},
-                       headers=basic(service["client_id"], service["client_secret"]))
+    return client.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": token},
+        headers=basic(service["client_id"], service["client_secret"]),
+    )
 
 
 # --- this consent's reads -------------------------------------------------------------------
+
 
 def test_consent_page_lists_the_latest_reads_of_this_consent_only(en_client, broker, citizen):
     mine, other = grant(broker, citizen), grant(broker, citizen)
@@ -102,16 +123,31 @@ def test_consent_page_lists_the_latest_reads_of_this_consent_only(en_client, bro
             append_entry(
                 session,
                 LedgerEvent.DATA_READ_REFUSED if refused else LedgerEvent.DATA_READ,
-                at=start + timedelta(seconds=number), consent_id=mine,
+                at=start + timedelta(seconds=number),
+                consent_id=mine,
                 service="kindergartens",
-                details={"subject": "x", "purpose": "kindergarten_enrolment",
-                         "connector": "civil_registry", "resource": "person",
-                         "fields": ["given_name"] if number else ["family_name"],
-                         **({"reason": "field_not_granted"} if refused else {})})
-        append_entry(session, LedgerEvent.DATA_READ, at=start, consent_id=other,
-                     service="kindergartens",
-                     details={"subject": "x", "connector": "civil_registry",
-                              "resource": "person", "fields": ["birth_date"]})
+                details={
+                    "subject": "x",
+                    "purpose": "kindergarten_enrolment",
+                    "connector": "civil_registry",
+                    "resource": "person",
+                    "fields": ["given_name"] if number else ["family_name"],
+                    **({"reason": "field_not_granted"} if refused else {}),
+                },
+            )
+        append_entry(
+            session,
+            LedgerEvent.DATA_READ,
+            at=start,
+            consent_id=other,
+            service="kindergartens",
+            details={
+                "subject": "x",
+                "connector": "civil_registry",
+                "resource": "person",
+                "fields": ["birth_date"],
+            },
+        )
     sign_in(en_client, citizen)
     html = en_client.get(f"/wallet/consents/{mine}").get_data(as_text=True)
     section = html.split('id="reads-title"')[1].split("</section>")[0]
@@ -139,6 +175,7 @@ def test_consent_page_without_reads_says_so(en_client, broker, citizen):
 
 
 # --- pause and resume -----------------------------------------------------------------------
+
 
 def test_pause_and_resume_in_the_wallet(en_client, broker, citizen):
     consent_id = grant(broker, citizen)
@@ -174,8 +211,9 @@ def test_double_pause_or_resume_changes_nothing(en_client, broker, citizen):
     page = en_client.get(f"/wallet/consents/{consent_id}").get_data(as_text=True)
     token = csrf_token(page)
     for _ in range(2):
-        response = en_client.post(f"/wallet/consents/{consent_id}/pause",
-                                  data={"csrf_token": token})
+        response = en_client.post(
+            f"/wallet/consents/{consent_id}/pause", data={"csrf_token": token}
+        )
         assert response.status_code == 302
     assert events_of(broker, consent_id).count("consent:paused") == 1
     for _ in range(2):
@@ -189,8 +227,9 @@ def test_pause_and_resume_need_the_csrf_token(en_client, broker, citizen):
     sign_in(en_client, citizen)
     en_client.get(f"/wallet/consents/{consent_id}")
     for action in ("pause", "resume"):
-        response = en_client.post(f"/wallet/consents/{consent_id}/{action}",
-                                  data={"csrf_token": "forged"})
+        response = en_client.post(
+            f"/wallet/consents/{consent_id}/{action}", data={"csrf_token": "forged"}
+        )
         assert response.status_code == 400
     assert status_of(broker, consent_id) == ConsentStatus.ACTIVE
 
@@ -198,14 +237,17 @@ def test_pause_and_resume_need_the_csrf_token(en_client, broker, citizen):
 def test_pause_needs_sign_in(client, broker, citizen):
     consent_id = grant(broker, citizen)
     page = client.get("/wallet/sign-in")
-    response = client.post(f"/wallet/consents/{consent_id}/pause",
-                           data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    response = client.post(
+        f"/wallet/consents/{consent_id}/pause",
+        data={"csrf_token": csrf_token(page.get_data(as_text=True))},
+    )
     assert response.status_code == 302 and "/wallet/sign-in" in response.headers["Location"]
     assert status_of(broker, consent_id) == ConsentStatus.ACTIVE
 
 
 def test_another_citizens_consent_cannot_be_paused_resumed_or_shown_withdrawn(
-        en_client, broker, citizen, demo):
+    en_client, broker, citizen, demo
+):
     theirs = grant(broker, citizen)
     paused_theirs = grant(broker, citizen)
     with broker.db.sessions() as session, broker.db.writing(session):
@@ -213,8 +255,9 @@ def test_another_citizens_consent_cannot_be_paused_resumed_or_shown_withdrawn(
     sign_in(en_client, create_citizen(broker, "q_"))
     token = csrf_token(en_client.get("/wallet/").get_data(as_text=True))
     for consent_id, action in ((theirs, "pause"), (paused_theirs, "resume")):
-        response = en_client.post(f"/wallet/consents/{consent_id}/{action}",
-                                  data={"csrf_token": token})
+        response = en_client.post(
+            f"/wallet/consents/{consent_id}/{action}", data={"csrf_token": token}
+        )
         assert response.status_code == 404
         assert "Kindergarten" not in response.get_data(as_text=True)
     assert en_client.get(f"/wallet/consents/{theirs}/withdrawn").status_code == 404
@@ -222,8 +265,7 @@ def test_another_citizens_consent_cannot_be_paused_resumed_or_shown_withdrawn(
     assert status_of(broker, paused_theirs) == ConsentStatus.PAUSED
 
 
-def test_paused_consent_refuses_reads_introspection_and_refresh_until_resumed(client, demo,
-                                                                              broker):
+def test_paused_consent_refuses_reads_introspection_and_refresh_until_resumed(client, demo, broker):
     client.set_cookie("serdika_lang", "en")
     flow = Flow(client, demo["services"][0], demo["citizens"][1])
     tokens = flow.tokens()
@@ -241,9 +283,10 @@ def test_paused_consent_refuses_reads_introspection_and_refresh_until_resumed(cl
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
     with broker.db.sessions() as session:
         reason = session.scalars(
-            select(LedgerEntry.entry).where(LedgerEntry.consent_id == consent_id,
-                                            LedgerEntry.event == "data:read_refused")
-            .order_by(LedgerEntry.index.desc())).first()
+            select(LedgerEntry.entry)
+            .where(LedgerEntry.consent_id == consent_id, LedgerEntry.event == "data:read_refused")
+            .order_by(LedgerEntry.index.desc())
+        ).first()
     assert '"reason":"paused"' in reason
     history = client.get(f"/wallet/consents/{consent_id}").get_data(as_text=True)
     assert "You had paused the consent." in history
@@ -267,6 +310,7 @@ def test_paused_consent_can_be_withdrawn(client, demo, broker):
 
 # --- the domain -----------------------------------------------------------------------------
 
+
 def test_pause_and_resume_write_ledger_entries(broker, citizen):
     consent_id = grant(broker, citizen)
     with broker.db.sessions() as session, broker.db.writing(session):
@@ -289,8 +333,11 @@ def test_a_paused_consent_past_its_end_expires(broker, citizen):
     with broker.db.sessions() as session, broker.db.writing(session):
         pause_consent(session, session.get(Consent, consent_id), now=utcnow())
     with broker.db.sessions() as session:
-        session.execute(update(Consent).where(Consent.id == consent_id)
-                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(Consent)
+            .where(Consent.id == consent_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         session.commit()
         consent = session.get(Consent, consent_id)
         with pytest.raises(InvalidTransition):

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from consent import citizen_actions
 from consent.citizen_actions import NoSuchConsent
 from consent.erasure_requests import ErasureNotPossible
-from consent.lifecycle import Actor, ExtensionRefused, record_decision
+from consent.extension import ExtensionRefused
+from consent.lifecycle import Actor, record_decision
 from consent.models import Consent, ConsentStatus, LedgerEntry
 from tests.unit.consent.factories import REQUEST, child_of, citizen, granted, service
 

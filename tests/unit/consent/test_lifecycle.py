@@ -29,18 +29,32 @@ from consent.receipts import RECEIPT_TYPE
 from consent.requests import AccessRequest, ScopeItem
 
 S = ConsentStatus
-ALLOWED = {(S.REQUESTED, S.ACTIVE), (S.REQUESTED, S.DENIED), (S.ACTIVE, S.REVOKED),
-           (S.ACTIVE, S.EXPIRED), (S.ACTIVE, S.PAUSED), (S.PAUSED, S.ACTIVE),
-           (S.PAUSED, S.REVOKED), (S.PAUSED, S.EXPIRED)}
-REQUEST = AccessRequest("kindergarten_enrolment", "P90D", (
-    ScopeItem("civil_registry", "person", ("given_name", "family_name", "birth_date")),))
+ALLOWED = {
+    (S.REQUESTED, S.ACTIVE),
+    (S.REQUESTED, S.DENIED),
+    (S.ACTIVE, S.REVOKED),
+    (S.ACTIVE, S.EXPIRED),
+    (S.ACTIVE, S.PAUSED),
+    (S.PAUSED, S.ACTIVE),
+    (S.PAUSED, S.REVOKED),
+    (S.PAUSED, S.EXPIRED),
+}
+REQUEST = AccessRequest(
+    "kindergarten_enrolment",
+    "P90D",
+    (ScopeItem("civil_registry", "person", ("given_name", "family_name", "birth_date")),),
+)
 
 
 def _subject(broker: Any, session: Any) -> Any:
     born = date(1970, 1, 1) + timedelta(days=secrets.randbelow(15000))
-    return create_subject(session, broker.keys.keyring, username="lc_" + secrets.token_hex(6),
-                          password="a long enough password",
-                          national_id=egn.make(born, secrets.randbelow(1000)))
+    return create_subject(
+        session,
+        broker.keys.keyring,
+        username="lc_" + secrets.token_hex(6),
+        password="a long enough password",
+        national_id=egn.make(born, secrets.randbelow(1000)),
+    )
 
 
 def _service(session: Any, demo: dict[str, Any]) -> Service:
@@ -53,10 +67,17 @@ def _consent_in(broker: Any, session: Any, demo: dict[str, Any], status: S) -> C
     subject = _subject(broker, session)
     now = datetime.now(UTC)
     consent = Consent(
-        id=new_consent_id(), subject_id=subject.id, service_id=_service(session, demo).id,
-        purpose_code=REQUEST.purpose, scope=[item.as_dict() for item in REQUEST.items],
-        duration=REQUEST.duration, status=status, subject_pairwise="sub_test",
-        subject_pseudonym="00" * 32, requested_at=now, expires_at=now + timedelta(days=90),
+        id=new_consent_id(),
+        subject_id=subject.id,
+        service_id=_service(session, demo).id,
+        purpose_code=REQUEST.purpose,
+        scope=[item.as_dict() for item in REQUEST.items],
+        duration=REQUEST.duration,
+        status=status,
+        subject_pairwise="sub_test",
+        subject_pseudonym="00" * 32,
+        requested_at=now,
+        expires_at=now + timedelta(days=90),
     )
     session.add(consent)
     session.flush()
@@ -64,8 +85,11 @@ def _consent_in(broker: Any, session: Any, demo: dict[str, Any], status: S) -> C
 
 
 def _rows(session: Any, consent_id: str) -> list[dict[str, Any]]:
-    entries = session.scalars(select(LedgerEntry.entry).where(
-        LedgerEntry.consent_id == consent_id).order_by(LedgerEntry.index)).all()
+    entries = session.scalars(
+        select(LedgerEntry.entry)
+        .where(LedgerEntry.consent_id == consent_id)
+        .order_by(LedgerEntry.index)
+    ).all()
     return [json.loads(entry) for entry in entries]
 
 
@@ -84,7 +108,8 @@ def test_every_pair_of_states(broker, demo):
                 session.expire_all()
                 assert session.get(Consent, consent.id).status == wanted
                 assert [row["event"] for row in _rows(session, consent.id)] == [
-                    str(TRANSITIONS[(current, wanted)])]
+                    str(TRANSITIONS[(current, wanted)])
+                ]
             else:
                 with pytest.raises(InvalidTransition):
                     transition(session, consent, wanted, at=datetime.now(UTC))
@@ -114,8 +139,15 @@ def test_record_decision_allow_writes_events_and_a_verifiable_receipt(broker, de
     with broker.db.sessions() as session, broker.db.writing(session):
         subject = _subject(broker, session)
         service = _service(session, demo)
-        consent = record_decision(session, broker.domain, subject=subject, service=service,
-                                  request=REQUEST, allow=True, now=now)
+        consent = record_decision(
+            session,
+            broker.domain,
+            subject=subject,
+            service=service,
+            request=REQUEST,
+            allow=True,
+            now=now,
+        )
         nid = national_id(broker.keys.keyring, subject)
     with broker.db.sessions() as session:
         stored = session.get(Consent, consent.id)
@@ -131,44 +163,63 @@ def test_record_decision_allow_writes_events_and_a_verifiable_receipt(broker, de
     header = jwt.get_unverified_header(receipt.jws)
     assert header["alg"] == "EdDSA" and header["typ"] == RECEIPT_TYPE
     assert header["kid"] == broker.keys.key_id
-    claims = jwt.decode(receipt.jws, broker.keys.signing_key.public_key(),
-                        algorithms=["EdDSA"])
+    claims = jwt.decode(receipt.jws, broker.keys.signing_key.public_key(), algorithms=["EdDSA"])
     assert claims["consent_id"] == consent.id
     assert claims["piiPrincipalId"] == consent.subject_pairwise
     purposes = claims["services"][0]["purposes"][0]
     assert purposes["purpose"] == "kindergarten_enrolment"
-    assert purposes["piiCategory"] == ["civil_registry.person.given_name",
-                                       "civil_registry.person.family_name",
-                                       "civil_registry.person.birth_date"]
+    assert purposes["piiCategory"] == [
+        "civil_registry.person.given_name",
+        "civil_registry.person.family_name",
+        "civil_registry.person.birth_date",
+    ]
     # Names of fields only: no identifier, no username, no value of the citizen's data.
     text = json.dumps(claims, ensure_ascii=False)
     for value in (nid, subject.username, subject.password_hash):
         assert value not in text
     with pytest.raises(jwt.InvalidSignatureError):
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-        jwt.decode(receipt.jws, Ed25519PrivateKey.generate().public_key(),
-                   algorithms=["EdDSA"])
+
+        jwt.decode(receipt.jws, Ed25519PrivateKey.generate().public_key(), algorithms=["EdDSA"])
 
 
 def test_record_decision_deny(broker, demo):
     with broker.db.sessions() as session, broker.db.writing(session):
-        consent = record_decision(session, broker.domain, subject=_subject(broker, session),
-                                  service=_service(session, demo), request=REQUEST,
-                                  allow=False, now=datetime.now(UTC))
+        consent = record_decision(
+            session,
+            broker.domain,
+            subject=_subject(broker, session),
+            service=_service(session, demo),
+            request=REQUEST,
+            allow=False,
+            now=datetime.now(UTC),
+        )
     with broker.db.sessions() as session:
         stored = session.get(Consent, consent.id)
         assert stored.status == S.DENIED and stored.expires_at is None
         assert [row["event"] for row in _rows(session, consent.id)] == [
-            "consent:requested", "consent:denied"]
-        assert session.scalar(select(func.count()).select_from(Receipt).where(
-            Receipt.consent_id == consent.id)) == 0
+            "consent:requested",
+            "consent:denied",
+        ]
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Receipt).where(Receipt.consent_id == consent.id)
+            )
+            == 0
+        )
 
 
 def test_revoke_twice_raises_and_changes_nothing(broker, demo):
     with broker.db.sessions() as session, broker.db.writing(session):
-        consent = record_decision(session, broker.domain, subject=_subject(broker, session),
-                                  service=_service(session, demo), request=REQUEST,
-                                  allow=True, now=datetime.now(UTC))
+        consent = record_decision(
+            session,
+            broker.domain,
+            subject=_subject(broker, session),
+            service=_service(session, demo),
+            request=REQUEST,
+            allow=True,
+            now=datetime.now(UTC),
+        )
     with broker.db.sessions() as session, broker.db.writing(session):
         revoke_consent(session, broker.domain, session.merge(consent), now=datetime.now(UTC))
     with broker.db.sessions() as session:
@@ -183,9 +234,11 @@ def test_revoke_twice_raises_and_changes_nothing(broker, demo):
         assert after.status == S.REVOKED and after.revoked_at == revoked_at
         assert ledger_size(session) == size
         assert [row["event"] for row in _rows(session, consent.id)] == [
-            "consent:requested", "consent:granted", "consent:revoked"]
-        kinds = session.scalars(select(Receipt.kind).where(
-            Receipt.consent_id == consent.id)).all()
+            "consent:requested",
+            "consent:granted",
+            "consent:revoked",
+        ]
+        kinds = session.scalars(select(Receipt.kind).where(Receipt.consent_id == consent.id)).all()
         assert sorted(kinds) == ["grant", "revocation"]
 
 
@@ -196,8 +249,15 @@ def test_expire_due_consents(broker, demo):
         service = _service(session, demo)
 
         def grant(at: datetime) -> Consent:
-            return record_decision(session, broker.domain, subject=_subject(broker, session),
-                                   service=service, request=REQUEST, allow=True, now=at)
+            return record_decision(
+                session,
+                broker.domain,
+                subject=_subject(broker, session),
+                service=service,
+                request=REQUEST,
+                allow=True,
+                now=at,
+            )
 
         due = [grant(past), grant(past + timedelta(days=1))]
         current = grant(now)
