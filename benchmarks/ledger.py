@@ -11,8 +11,8 @@ For each size N, in a fresh temporary var dir:
 3. export to JSON Lines and offline verification: wall time and peak RSS of each process.
    ``serdika audit export --format jsonl`` / ``serdika audit verify`` are used when they
    exist; otherwise this script's own minimal streaming export and verifier (the
-   ``_export`` / ``_verify`` subcommands below, the DESIGN.md format) are measured, and the
-   output says which.
+   ``_export`` / ``_verify`` subcommands below, the format of docs/architecture.md) are
+   measured, and the output says which.
 
 Usage, from the repository root::
 
@@ -83,7 +83,7 @@ def _rss(args: list[str]) -> None:
 # --- a minimal streaming export and verifier (used when serdika audit is not there) -------
 
 def _export(output: str) -> None:
-    """Stream entries and the latest head to JSON Lines (DESIGN.md, "The ledger")."""
+    """Stream entries and the latest head to JSON Lines (docs/architecture.md, "The ledger")."""
     from sqlalchemy import select
 
     from broker.app import build_broker

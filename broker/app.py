@@ -135,7 +135,7 @@ class WalletOnlySessionInterface(SecureCookieSessionInterface):
     """Cookie sessions for the wallet only: API and token endpoints do no cookie work.
 
     Services never hold a wallet session, and deriving the cookie signer on every API call
-    cost measurable throughput on the hot paths (docs/architecture.md, "Contracts in brief").
+    cost measurable throughput on the hot paths (docs/architecture.md, "Performance").
     """
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:

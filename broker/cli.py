@@ -1,4 +1,4 @@
-"""The ``serdika`` command line (DESIGN.md, "CLI"); ``flask --app broker`` works as well."""
+"""The ``serdika`` commands (docs/architecture.md, "CLI"); ``flask --app broker`` finds them too."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration: the one place that reads the environment (DESIGN.md, "Configuration")."""
+"""The one place that reads the environment (docs/architecture.md, "Configuration")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``serdika`` console script (docs/architecture.md, "Contracts in brief").
+"""The ``serdika`` console script (docs/architecture.md, "CLI").
 
 ``flask --app broker`` finds the same commands: :func:`broker.cli.register_commands` puts them
 on every app.

@@ -319,7 +319,7 @@ class LedgerTree(Base):
 
 
 class TreeHead(Base):
-    """A signed tree head (DESIGN.md, "The ledger"): the root of the first ``tree_size`` leaves."""
+    """A signed tree head: the root of the first ``tree_size`` leaves (docs/architecture.md)."""
 
     __tablename__ = "tree_heads"
 

@@ -145,7 +145,7 @@ def seed(
     keyring: Keyring,
     sources: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """Create what is missing and return the demo logins (DESIGN.md ``demo seed --json``).
+    """Create what is missing and return the demo logins (docs/architecture.md, "CLI").
 
     The logins are derived from ``secret_key`` (the installation's); the citizens' national
     ids are sealed with ``keyring``; ``sources`` are the demo sources to fill (see

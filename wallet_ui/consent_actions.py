@@ -8,6 +8,8 @@ citizen signs in and comes back to the consent's page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
@@ -51,24 +53,20 @@ def revoke(subject: Subject, consent_id: str) -> Response:
 @bp.post("/wallet/consents/<consent_id>/pause")
 @signed_in(back_to=CONSENT_PAGE)
 def pause(subject: Subject, consent_id: str) -> Response:
-    try:
-        with wallet_parts().db.writing() as session:
-            citizen_actions.pause(
-                session, citizen_id=subject.id, consent_id=consent_id, now=utcnow()
-            )
-    except NoSuchConsent:
-        return not_in_wallet()
-    return _consent_page(consent_id)
+    return _change(citizen_actions.pause, subject, consent_id)
 
 
 @bp.post("/wallet/consents/<consent_id>/resume")
 @signed_in(back_to=CONSENT_PAGE)
 def resume(subject: Subject, consent_id: str) -> Response:
+    return _change(citizen_actions.resume, subject, consent_id)
+
+
+def _change(change: Callable[..., object], subject: Subject, consent_id: str) -> Response:
+    """Pause or resume, then show the consent as it now stands."""
     try:
         with wallet_parts().db.writing() as session:
-            citizen_actions.resume(
-                session, citizen_id=subject.id, consent_id=consent_id, now=utcnow()
-            )
+            change(session, citizen_id=subject.id, consent_id=consent_id, now=utcnow())
     except NoSuchConsent:
         return not_in_wallet()
     return _consent_page(consent_id)

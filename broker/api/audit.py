@@ -1,4 +1,4 @@
-"""The auditor's API under ``/api/v1/audit`` (DESIGN.md, "The ledger").
+"""The auditor's API under ``/api/v1/audit`` (docs/architecture.md, "The ledger").
 
 The tree head and its checkpoint are public; proofs, entries and histories need a token with
 the scope ``audit:read`` (client credentials). Every refusal is RFC 9457 problem+json.

@@ -1,7 +1,7 @@
 """Bearer tokens on the API: parsed from the header, then read in one indexed statement.
 
 The statement reads the token, the live consent and the subject's sealed identifier together,
-built once and only bound per request (DESIGN.md, performance notes). The decision itself is
+built once and only bound per request (docs/architecture.md, "Performance"). The decision itself is
 :func:`consent.decisions.evaluate` on that live state, as for every other path.
 """
 

@@ -4,7 +4,7 @@ The type's rules are the domain's (:mod:`consent.requests`, checked against the 
 catalogue and the purposes the service may use); this module adapts them to the
 :mod:`broker.oauth.rfc9396` extension, which then answers for the wire: the parameter, its
 errors, the token response. A plain ``scope`` such as ``civil_registry.person:read`` is
-shorthand for all fields of that resource (DESIGN.md, "The core flow").
+shorthand for all fields of that resource (docs/architecture.md, "The core flow").
 """
 
 from __future__ import annotations

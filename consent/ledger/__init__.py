@@ -1,6 +1,6 @@
 """The consent ledger: an append-only log of events, hashed into an RFC 9162 Merkle tree.
 
-DESIGN.md, "The ledger (contract)". The specification apart from storage, one idea a module:
+docs/architecture.md, "The ledger". The specification apart from storage, one idea a module:
 
 * :mod:`~consent.ledger.rfc9162`: the tree's hashes and proofs, and their verification (pure).
 * :mod:`~consent.ledger.entries`: the entries, their canonical bytes, and the append.

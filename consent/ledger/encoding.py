@@ -1,4 +1,4 @@
-"""The ledger's wire encoding of hashes and signatures: standard base64 (DESIGN.md)."""
+"""Hashes and signatures on the wire: standard base64 (docs/architecture.md, "The ledger")."""
 
 from __future__ import annotations
 

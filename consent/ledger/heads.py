@@ -1,4 +1,4 @@
-"""Signed tree heads (DESIGN.md, "The ledger"), and the key that signs them.
+"""Signed tree heads (docs/architecture.md, "The ledger"), and the key that signs them.
 
 A head is ``{"tree_size", "root_hash", "timestamp", "key_id", "signature"}`` with hashes and
 signatures in base64; the Ed25519 signature covers the RFC 8785 canonical JSON of the other

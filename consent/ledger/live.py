@@ -1,4 +1,4 @@
-"""Verify the live store of the ledger (DESIGN.md, "The ledger"): ``serdika audit verify``.
+"""Verify the ledger's live store (docs/architecture.md, "The ledger"): ``serdika audit verify``.
 
 :func:`verify_store` runs the checks of the offline verifier against the tables, page by page:
 every entry against its stored and integrated leaf, the gapless order, the stored tree's nodes

@@ -1,4 +1,4 @@
-"""Verify a JSON Lines export of the ledger offline (DESIGN.md, "The ledger").
+"""Verify a JSON Lines export of the ledger offline (docs/architecture.md, "The ledger").
 
 :func:`verify_export` checks the export line by line with two
 :class:`~consent.ledger.rfc9162.CompactRange` (O(log n) memory): one over the leaf hashes

@@ -1,4 +1,4 @@
-"""The ledger's Merkle tree in the store (DESIGN.md, "The ledger"), and proofs read from it.
+"""The ledger's Merkle tree in the store, and proofs read from it (docs/architecture.md).
 
 Entries are appended by every node (see :mod:`consent.ledger.entries`); one sequencer at a
 time integrates them into ``ledger_nodes`` (only the complete, perfect subtrees of the RFC 9162

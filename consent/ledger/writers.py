@@ -1,4 +1,4 @@
-"""Ledger exports (DESIGN.md, "The ledger"): no Flask, constant memory.
+"""Ledger exports (docs/architecture.md, "The ledger"): no Flask, constant memory.
 
 Exports are streamed page by page (keyset pagination on the entry index) into one of three
 writers:
@@ -123,7 +123,10 @@ def _compact(data: Any) -> str:
 
 
 class JsonlWriter:
-    """The verifiable layout of DESIGN.md; the entry text is written as stored, not re-encoded."""
+    """The verifiable layout (docs/architecture.md, "The ledger").
+
+    The entry text is written as stored, not re-encoded.
+    """
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out

@@ -1,4 +1,5 @@
-"""The core flow (DESIGN.md) against the real server: gunicorn, two workers, a real database.
+"""The core flow (docs/architecture.md) against the real server: gunicorn, two workers, a real
+database.
 
 The service is Authlib's OAuth 2.0 client; the citizen is a ``requests`` session posting the
 wallet's forms. Revocation must take effect on the very next request, whichever worker

@@ -1,4 +1,4 @@
-"""The ``serdika`` command line (DESIGN.md, "CLI"), against a temporary var dir.
+"""The ``serdika`` command line (docs/architecture.md, "CLI"), against a temporary var dir.
 
 Most commands run in-process through Click's ``CliRunner`` on SQLite and PostgreSQL; the
 refusals and the first run run ``serdika`` as a subprocess, to see exactly what an

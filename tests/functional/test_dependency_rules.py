@@ -1,4 +1,4 @@
-"""DESIGN.md "Dependency rules": the domain and the connectors know no web and no broker."""
+"""docs/architecture.md, "The layers": the domain and the connectors know no web and no broker."""
 
 from __future__ import annotations
 

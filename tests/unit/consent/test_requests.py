@@ -27,7 +27,7 @@ PURPOSES = {
 }
 ALL_PERSON_FIELDS = tuple(DESCRIPTION.resources["person"].fields)
 
-# The example of DESIGN.md, "The core flow".
+# The example of docs/architecture.md, "The core flow".
 DESIGN_EXAMPLE = """[{"type": "personal_data",
   "connector": "civil_registry", "resource": "person",
   "fields": ["given_name", "family_name", "birth_date", "address"],
