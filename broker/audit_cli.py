@@ -237,5 +237,5 @@ def verify_command(file: Path | None, previous_head: Path | None, public_key: Pa
     _print(report)
 
 
-if __name__ == "__main__":  # python -m broker.audit_cli verify FILE: no app is looked for
+if __name__ == "__main__":  # python -m broker.audit_cli verify FILE: offline, no app looked for
     audit_group(prog_name="serdika audit")

@@ -22,7 +22,7 @@ _INSERT_ENTRY = Prepared(ledger.INSERT_ENTRY)
 def append_prepared(db: Database, event: ledger.LedgerEvent, *, at: datetime, **entry: Any) -> int:
     """Append a ledger entry in its own queued write transaction (the data read's append).
 
-    The same statements and row as :func:`consent.ledger.append_entry`, run as prepared
+    The same statements and row as :func:`consent.ledger.entries.append_entry`, run as prepared
     DBAPI statements.
     """
     with db.raw_writing() as connection:

@@ -13,7 +13,7 @@ it in their access history. Refusals of unusable tokens, and malformed requests,
 written: they name no consent, and would let anyone fill the ledger.
 
 The collaborators are small protocols (:class:`ReadPorts`); the broker implements them over its
-prepared statements (``broker.read_ports``), and tests may implement them in memory.
+prepared statements (``broker.api.read_ports``), and tests may implement them in memory.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from consent.constraints import (
 from consent.crypto import Keyring, open_national_id
 from consent.decisions import ConsentState, Decision, Reason, evaluate
 from consent.ledger.entries import LedgerEvent
+from consent.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -389,9 +390,10 @@ class _Read:
         state = self.decision.state
         if state is None:
             return
+        # Stamped when refused (after a slow source, later than the request), as it always was.
         self.ports.ledger.append(
             LedgerEvent.DATA_READ_REFUSED,
-            at=self.now,
+            at=utcnow(),
             consent_id=state.id,
             service=self.client_id,
             details={**self._what(fields), "reason": str(reason)},

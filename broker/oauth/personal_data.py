@@ -14,7 +14,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from broker.oauth.errors import safe_description
-from broker.oauth.rfc9396 import AuthorizationDetails, InvalidAuthorizationDetailsError
+from broker.oauth.rfc9396 import (
+    AuthorizationDetails,
+    AuthorizationDetailTypes,
+    InvalidAuthorizationDetailsError,
+)
 from consent.catalogue import purpose_rules
 from consent.requests import (
     DETAILS_TYPE,
@@ -81,12 +85,27 @@ class PersonalData:
         return access_request.authorization_details()
 
 
+class PersonalDataOnly(AuthorizationDetailTypes):
+    """Serdika's one detail type, handed every entry as it came.
+
+    Its schema checks ``type`` among the other members, so a request with several faults is
+    told all of them in one description, as services have always been told.
+    """
+
+    def __init__(self, personal_data: PersonalData) -> None:
+        super().__init__([personal_data])
+        self.personal_data = personal_data
+
+    def validate(self, grant: Any, entries: list[Any]) -> list[dict[str, Any]]:
+        return self.personal_data.validate(grant, entries)
+
+
 class ConsentDetails(AuthorizationDetails):
     """RFC 9396 as Serdika speaks it: ``personal_data`` or its ``scope`` shorthand, and
     tokens that grant what their consent grants."""
 
     def __init__(self, personal_data: PersonalData) -> None:
-        super().__init__([personal_data], max_entries=MAX_ENTRIES)
+        super().__init__(PersonalDataOnly(personal_data), max_entries=MAX_ENTRIES)
         self.personal_data = personal_data
 
     def get_default_authorization_details(self, grant: Any) -> list[dict[str, Any]]:

@@ -223,3 +223,28 @@ def test_metadata_document_word_for_word(client):
         "service_documentation": f"{issuer}/docs",
         "ui_locales_supported": ["bg", "en"],
     }
+
+
+SEVERAL_FAULTS = {
+    "an_empty_entry": (
+        "[{}]",
+        "authorization_details[0].type: Missing data for required field.; "
+        "authorization_details[0].connector: Missing data for required field.; "
+        "authorization_details[0].resource: Missing data for required field.",
+    ),
+    "a_wrong_type_beside_a_bad_field": (
+        '[{"type": "payment", "connector": "civil_registry", "resource": "person",'
+        ' "actions": ["read"]}, {"type": "personal_data", "connector": "civil_registry",'
+        ' "resource": "household", "actions": ["write"]}]',
+        "authorization_details[0].type: Must be equal to personal_data.; "
+        "authorization_details[1].actions[0]: Must be one of: read.",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SEVERAL_FAULTS)
+def test_every_fault_of_a_request_is_told_at_once(client, demo, name):
+    details, description = SEVERAL_FAULTS[name]
+    flow = _flow(client, demo, details=None)
+    response = client.get(flow.authorize_query(authorization_details=details))
+    assert _error(response) == (INVALID, description)
