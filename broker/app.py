@@ -12,6 +12,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker.api.read_ports import read_ports
 from broker.cli import register_commands
@@ -92,6 +93,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(config)
     app.session_interface = WalletOnlySessionInterface()
+    if settings.trusted_proxies:
+        # The client's address, scheme and host as the trusted proxies saw them: sign-in
+        # limits count the citizen's address, never the balancer's; 0 ignores the headers.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
     app.extensions[EXTENSION] = broker
     broker.db.init_app(app)
 
@@ -199,12 +207,20 @@ CSP = (
 )
 
 
+#: Two years, as the HSTS preload list asks; sent only on responses served over HTTPS.
+HSTS = "max-age=63072000; includeSubDomains"
+
+
 def _register_security_headers(app: Flask) -> None:
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        # Same-origin referrers only: Flask-WTF's HTTPS check needs the wallet's own forms to
+        # carry one, and no other site ever learns a wallet or authorization URL.
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", HSTS)
         if response.mimetype == "text/html":
             # The consent form redirects to the service, so form-action admits its origin.
             headers.setdefault(

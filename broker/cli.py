@@ -306,7 +306,10 @@ def serve(bind: str | None, workers: int | None) -> None:
             )
         else:
             click.echo(f"demo Social Assistance Agency at {upstream.url}", err=True)
-    run(bind or settings.bind, workers or settings.workers)
+    tls = None
+    if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+        tls = (settings.tls_cert_file, settings.tls_key_file)
+    run(bind or settings.bind, workers or settings.workers, tls=tls)
 
 
 @click.group("ledger")

@@ -90,6 +90,11 @@ class Settings:
     # Notifications by e-mail (broker/mail.py); no host: the wallet's list only.
     smtp: SmtpSettings | None = None
     notify_interval_seconds: float = 30.0
+    # HTTPS served by ``serdika serve`` itself: both files, or neither.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # Reverse proxies in front of the broker trusted for X-Forwarded-For/-Proto/-Host/-Port.
+    trusted_proxies: int = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -125,12 +130,25 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         guardianship_source=env.get("SERDIKA_GUARDIANSHIP_SOURCE", "civil_registry"),
         smtp=_smtp_settings(env),
         notify_interval_seconds=float(env.get("SERDIKA_NOTIFY_INTERVAL", "30")),
+        tls_cert_file=_path(env.get("SERDIKA_TLS_CERT_FILE")),
+        tls_key_file=_path(env.get("SERDIKA_TLS_KEY_FILE")),
+        trusted_proxies=_hop_count(env.get("SERDIKA_TRUSTED_PROXIES", "0")),
     )
     settings = settings.with_overrides(overrides)
     if settings.civil_registry_url:
         settings = replace(
             settings, civil_registry_url=normalise_database_url(settings.civil_registry_url)
         )
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        raise ConfigError(
+            "SERDIKA_TLS_CERT_FILE and SERDIKA_TLS_KEY_FILE go together: set both, or neither"
+        )
+    for name, path in (
+        ("SERDIKA_TLS_CERT_FILE", settings.tls_cert_file),
+        ("SERDIKA_TLS_KEY_FILE", settings.tls_key_file),
+    ):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{name}: no such file: {path}")
     if settings.production:
         if not settings.issuer.startswith("https://"):
             raise ConfigError("SERDIKA_ISSUER must be an https:// URL in production")
@@ -142,6 +160,23 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
                 "in production (see docs/connectors.md)"
             )
     return settings
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).resolve() if value else None
+
+
+def _hop_count(value: str) -> int:
+    """``SERDIKA_TRUSTED_PROXIES``: how many proxies in front are trusted (0: none)."""
+    try:
+        hops = int(value.strip())
+    except ValueError:
+        hops = -1
+    if not 0 <= hops <= 10:
+        raise ConfigError(
+            f"SERDIKA_TRUSTED_PROXIES must be a number of proxies from 0 to 10, not {value!r}"
+        )
+    return hops
 
 
 def _connectors_file(env: Mapping[str, str], var_dir: Path) -> Path | None:

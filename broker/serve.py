@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -47,8 +48,11 @@ def load_options(cfg: Any, options: dict[str, Any]) -> None:
             cfg.set(key, value)
 
 
-def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
-    return {
+def gunicorn_options(
+    bind: str, workers: int, *, tls: tuple[Path, Path] | None = None
+) -> dict[str, Any]:
+    """gunicorn's settings; ``tls`` (certificate, key) serves HTTPS."""
+    options: dict[str, Any] = {
         "bind": bind,
         "workers": workers,
         "worker_class": "sync",
@@ -59,7 +63,9 @@ def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
         # The access log carries no query strings: they may hold codes or states.
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "limit_request_line": 8190,
-        "forwarded_allow_ips": "127.0.0.1",
+        # Forwarded headers are the app's to trust (SERDIKA_TRUSTED_PROXIES, broker/app.py),
+        # never gunicorn's: it would take X-Forwarded-Proto from any local process.
+        "secure_scheme_headers": {},
         # gunicorn >= 25.1 opens a runtime-management socket at one fixed path in $HOME
         # (~/.gunicorn/gunicorn.ctl) that every instance on the host would share and steal
         # from each other; the broker is managed through its process manager, not that.
@@ -67,6 +73,9 @@ def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
         # Each worker runs a ledger sequencer thread (broker/sequencer.py) and a notifier.
         "post_worker_init": start_worker_threads,
     }
+    if tls is not None:
+        options["certfile"], options["keyfile"] = (str(path) for path in tls)
+    return options
 
 
 def start_worker_threads(worker: Any) -> None:
@@ -78,5 +87,5 @@ def start_worker_threads(worker: Any) -> None:
         NotifierThread(app, broker.settings.notify_interval_seconds).start()
 
 
-def run(bind: str, workers: int) -> None:
-    BrokerServer(gunicorn_options(bind, workers)).run()
+def run(bind: str, workers: int, *, tls: tuple[Path, Path] | None = None) -> None:
+    BrokerServer(gunicorn_options(bind, workers, tls=tls)).run()

@@ -61,14 +61,15 @@ def serdika_command() -> str:
     return found
 
 
-def server_env(database_url: str, var_dir: Path, port: int) -> dict[str, str]:
+def server_env(database_url: str, var_dir: Path, port: int,
+               issuer: str | None = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("SERDIKA_")}
     env.update({
         "SERDIKA_DATABASE_URL": database_url,
         "SERDIKA_VAR_DIR": str(var_dir),
         "SERDIKA_BIND": f"127.0.0.1:{port}",
-        "SERDIKA_ISSUER": f"http://127.0.0.1:{port}",
+        "SERDIKA_ISSUER": issuer or f"http://127.0.0.1:{port}",
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -94,14 +95,32 @@ class RealServer:
     port: int = field(default_factory=free_port)
     demo: dict[str, Any] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    #: (certificate, key): ``serdika serve`` speaks HTTPS itself.
+    tls: tuple[Path, Path] | None = None
+    #: The public URL when a proxy stands in front (the issuer); else the server's own.
+    public_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def own_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.public_url or self.own_url
+
+    @property
+    def verify(self) -> str | bool:
+        """What a client checks the server's certificate against (the test's own CA)."""
+        return str(self.tls[0]) if self.tls else True
 
     @property
     def env(self) -> dict[str, str]:
-        return server_env(self.database_url, self.var_dir, self.port)
+        env = server_env(self.database_url, self.var_dir, self.port, self.base_url)
+        if self.tls:
+            env["SERDIKA_TLS_CERT_FILE"], env["SERDIKA_TLS_KEY_FILE"] = map(str, self.tls)
+        env.update(self.extra_env)
+        return env
 
     def prepare(self) -> dict[str, Any]:
         run_cli(self.env, "db", "upgrade")
@@ -123,7 +142,8 @@ class RealServer:
                 raise RuntimeError(f"the server exited with {self.process.returncode}:\n"
                                    f"{self.log()}")
             try:
-                if requests.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                ready = requests.get(f"{self.own_url}/readyz", timeout=2, verify=self.verify)
+                if ready.status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -223,7 +243,7 @@ class Browser:
 class Service:
     """A service using Authlib's OAuth 2.0 client against the broker's endpoints."""
 
-    def __init__(self, base_url: str, service: dict[str, Any]) -> None:
+    def __init__(self, base_url: str, service: dict[str, Any], verify: str | bool = True) -> None:
         self.base_url = base_url
         self.registration = service
         self.oauth = OAuth2Session(
@@ -231,6 +251,9 @@ class Service:
             token_endpoint_auth_method="client_secret_basic",
             redirect_uri=REDIRECT_URI, code_challenge_method="S256",
         )
+        self.oauth.verify = verify
+        # REQUESTS_CA_BUNDLE would replace a session's own CA: loopback needs no environment.
+        self.oauth.trust_env = verify is True
         self.verifier = secrets.token_urlsafe(48)
         self.state = ""
 
