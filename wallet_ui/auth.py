@@ -19,11 +19,14 @@ from wallet_ui.models import SignInFailure, WalletSession
 SESSION_LIFETIME = timedelta(hours=8)
 
 
-def _failure_keys(username: str, address: str) -> tuple[str, str]:
+def _failure_keys(username: str, address: str) -> tuple[str, str, str]:
+    """The keys failures are counted under: the account, the address, and the pair."""
     # Hashed, so the table holds no usernames or addresses in clear.
-    user = hashlib.sha256(b"user\x00" + username.casefold().encode()).hexdigest()[:40]
+    account = username.casefold().encode()
+    user = hashlib.sha256(b"user\x00" + account).hexdigest()[:40]
     addr = hashlib.sha256(b"addr\x00" + address.encode()).hexdigest()[:40]
-    return "u:" + user, "a:" + addr
+    pair = hashlib.sha256(b"pair\x00" + account + b"\x00" + address.encode()).hexdigest()[:40]
+    return "u:" + user, "a:" + addr, "p:" + pair
 
 
 def sign_in_blocked(
@@ -36,26 +39,42 @@ def sign_in_blocked(
     per_account: int,
     per_address: int,
 ) -> bool:
-    user_key, addr_key = _failure_keys(username, address)
+    """Whether this address may not try this account now.
+
+    Only an address that has been failing is ever kept out, so no stranger can lock a citizen
+    out of their own wallet:
+
+    - ``per_account`` failures for the account from this address block the pair;
+    - ``per_address`` failures from the address, for any accounts, block the address;
+    - once the account has ``per_account`` failures from anywhere (a guess spread over many
+      addresses), every address that has failed for it once waits out the window: the guessing
+      slows to one try per address, while the citizen's own address, which has not failed,
+      signs in as always.
+    """
+    user_key, addr_key, pair_key = _failure_keys(username, address)
     since = now - timedelta(seconds=window)
     counts = dict(
         session.execute(
             select(SignInFailure.key, func.count())
-            .where(SignInFailure.key.in_((user_key, addr_key)), SignInFailure.at > since)
+            .where(SignInFailure.key.in_((user_key, addr_key, pair_key)), SignInFailure.at > since)
             .group_by(SignInFailure.key)
         ).all()
     )
-    return counts.get(user_key, 0) >= per_account or counts.get(addr_key, 0) >= per_address
+    pair, account = counts.get(pair_key, 0), counts.get(user_key, 0)
+    return (
+        pair >= per_account
+        or counts.get(addr_key, 0) >= per_address
+        or (account >= per_account and pair >= 1)
+    )
 
 
 def record_failure(
     session: Session, username: str, address: str, *, now: datetime, window: int
 ) -> None:
-    user_key, addr_key = _failure_keys(username, address)
     session.execute(
         delete(SignInFailure).where(SignInFailure.at <= now - timedelta(seconds=window))
     )
-    session.add_all([SignInFailure(key=user_key, at=now), SignInFailure(key=addr_key, at=now)])
+    session.add_all([SignInFailure(key=key, at=now) for key in _failure_keys(username, address)])
 
 
 class SignIn(StrEnum):

@@ -112,9 +112,32 @@ def test_five_failures_block_even_the_right_password(en_client, broker, citizen)
     assert "Too many failed attempts" in blocked.get_data(as_text=True)
     assert sid(en_client) is None
     assert en_client.get("/wallet/").status_code == 302
-    # The lock is per account: from another address the same account is still blocked.
+    # The lock is this address's for this account: a stranger who knows the username cannot
+    # keep the citizen out, and from an address that has not been failing they sign in.
     en_client.environ_base["REMOTE_ADDR"] = "10.255.255.254"
-    assert sign_in(en_client, citizen["username"], citizen["password"]).status_code == 429
+    assert sign_in(en_client, citizen["username"], citizen["password"]).status_code == 302
+
+
+def test_guesses_spread_over_addresses_slow_to_one_per_address(app, broker, citizen):
+    limit = broker.settings.sign_in_max_failures_per_account
+
+    def attempt(address: str, password: str) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        client.set_cookie("serdika_lang", "en")
+        return sign_in(client, citizen["username"], password).status_code
+
+    guessers = [f"10.254.{secrets.randbelow(250)}.{n + 1}" for n in range(limit)]
+    assert [attempt(address, "a guess") for address in guessers] == [401] * limit
+    # Under attack, an address that has failed for this account waits out the window ...
+    assert attempt(guessers[0], "another guess") == 429
+    assert attempt(guessers[0], citizen["password"]) == 429
+    # ... a new one gets one try ...
+    newcomer = f"10.253.{secrets.randbelow(250)}.1"
+    assert attempt(newcomer, "a guess") == 401
+    assert attempt(newcomer, "a guess") == 429
+    # ... and the citizen, from an address that has not been failing, signs in as always.
+    assert attempt(f"10.252.{secrets.randbelow(250)}.1", citizen["password"]) == 302
 
 
 def test_successful_sign_ins_are_never_counted(en_client, broker, citizen):
