@@ -164,6 +164,7 @@ class RefusalKind(StrEnum):
     INVALID_TOKEN = "invalid_token"  # noqa: S105 (an error code, not a secret)
     INSUFFICIENT_SCOPE = "insufficient_scope"
     INVALID_REQUEST = "invalid_request"
+    UNKNOWN_RESOURCE = "unknown_resource"
     SOURCE_ERROR = "source_error"
 
 
@@ -218,6 +219,17 @@ def read_personal_data(
     if isinstance(fields, Refusal):
         return fields
 
+    # What a service names goes into the ledger only from a closed set: the catalogue's and the
+    # consent's own names. A path naming neither is refused before anything is written.
+    source = ports.sources.locate(request.connector, request.resource)
+    known_fields = _known_fields(source, grant.consent, request.connector, request.resource)
+    if known_fields is None:
+        return Refusal(
+            RefusalKind.UNKNOWN_RESOURCE,
+            "This broker has no such connector or resource.",
+            title="Unknown resource",
+            status=404,
+        )
     decision = evaluate(
         grant.consent,
         client_id=grant.client_id,
@@ -226,7 +238,7 @@ def read_personal_data(
         resource=request.resource,
         fields=fields,
     )
-    read = _Read(ports, request, grant.client_id, decision, now)
+    read = _Read(ports, request, grant.client_id, decision, now, source, known_fields)
     if not decision.allowed:
         read.record_refusal(decision.reason, fields)
         kind = (
@@ -236,6 +248,23 @@ def read_personal_data(
         )
         return Refusal(kind, REFUSALS[decision.reason])
     return read.go(grant.sealed_national_id)
+
+
+def _known_fields(
+    source: Source | None, state: ConsentState | None, connector: str, resource: str
+) -> frozenset[str] | None:
+    """The field names of the resource in the catalogue or the consent; None: no such thing."""
+    granted = [
+        item
+        for item in (state.scope if state is not None else [])
+        if item["connector"] == connector and item["resource"] == resource
+    ]
+    if source is None and not granted:
+        return None
+    names = set(source.resource.fields) if source is not None else set()
+    for item in granted:
+        names.update(item["fields"])
+    return frozenset(names)
 
 
 def _field_list(value: str | None) -> list[str] | Refusal | None:
@@ -260,6 +289,9 @@ class _Read:
     client_id: str
     decision: Decision
     now: datetime
+    source: Source | None
+    #: The names a ledger entry may carry (:func:`_known_fields`).
+    known_fields: frozenset[str]
 
     @property
     def state(self) -> ConsentState:
@@ -267,8 +299,7 @@ class _Read:
         return self.decision.state
 
     def go(self, sealed_national_id: bytes | None) -> ReadResult | Refusal:
-        request, fields = self.request, self.decision.fields
-        source = self.ports.sources.locate(request.connector, request.resource)
+        request, fields, source = self.request, self.decision.fields, self.source
         if source is None:
             self.record_refusal("source:SourceUnavailable", fields)
             return Refusal(
@@ -382,7 +413,7 @@ class _Read:
             "purpose": state.purpose,
             "connector": self.request.connector,
             "resource": self.request.resource,
-            "fields": list(fields) if fields else [],
+            "fields": [name for name in fields or () if name in self.known_fields],
         }
 
     def record_refusal(self, reason: str, fields: Sequence[str] | None) -> None:

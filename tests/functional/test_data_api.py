@@ -116,13 +116,37 @@ def test_unknown_field_is_403(client, demo):
     _problem(response, 403, "insufficient_scope")
 
 
-@pytest.mark.parametrize("path", [HOUSEHOLD, "/api/v1/data/civil_registry/passport",
-                                  "/api/v1/data/tax_agency/person"])
-def test_resource_outside_the_consent_is_403(client, demo, path):
+def test_resource_outside_the_consent_is_403(client, demo):
     tokens = _flow(client, demo).tokens()
-    response = client.get(path, headers=_bearer(tokens["access_token"]))
+    response = client.get(HOUSEHOLD, headers=_bearer(tokens["access_token"]))
     _problem(response, 403, "insufficient_scope")
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+
+
+FREE_TEXT = "maria_ivanova_8803144710_" + "x" * 30
+
+
+@pytest.mark.parametrize("path", ["/api/v1/data/civil_registry/passport",
+                                  "/api/v1/data/tax_agency/person",
+                                  f"/api/v1/data/civil_registry/{FREE_TEXT}",
+                                  f"/api/v1/data/{'ж' * 300}/person"])
+def test_a_path_naming_no_connector_or_resource_is_404_and_writes_nothing(client, demo, broker,
+                                                                          path):
+    tokens = _flow(client, demo).tokens()
+    response = client.get(path, headers=_bearer(tokens["access_token"]))
+    body = _problem(response, 404, "unknown_resource")
+    assert FREE_TEXT not in json.dumps(body)
+    assert _reads(broker, tokens["consent_id"]) == []
+
+
+def test_only_field_names_the_catalogue_knows_reach_the_ledger(client, demo, broker):
+    tokens = _flow(client, demo).tokens()
+    response = client.get(f"{PERSON}?fields=given_name,national_id,{FREE_TEXT}",
+                          headers=_bearer(tokens["access_token"]))
+    _problem(response, 403, "insufficient_scope")
+    [(event, entry)] = _reads(broker, tokens["consent_id"])
+    assert event == "data:read_refused" and entry["reason"] == "field_not_granted"
+    assert entry["fields"] == ["given_name", "national_id"]
 
 
 @pytest.mark.parametrize("fields", ["", ",", "given_name,", ",given_name", "Given_Name",

@@ -219,3 +219,15 @@ def test_a_subject_without_an_identifier_is_never_looked_up(ports):
     refusal = _read(ports)
     assert isinstance(refusal, Refusal) and refusal.status == 503
     assert ports.registry.asked == []
+
+
+def test_a_path_neither_the_catalogue_nor_the_consent_names_writes_nothing(ports):
+    refusal = _read(ports, "registry/maria_ivanova_8803144710")
+    assert isinstance(refusal, Refusal)
+    assert (refusal.kind, refusal.status) == (RefusalKind.UNKNOWN_RESOURCE, 404)
+    assert ports.entries == [] and ports.registry.asked == []
+
+
+def test_field_names_outside_the_catalogue_never_reach_the_ledger(ports):
+    _read(ports, fields="national_id,maria_ivanova")
+    assert ports.entries[0][1]["fields"] == ["national_id"]
