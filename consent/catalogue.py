@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -81,6 +82,11 @@ def purpose_rules(session: Session, service_id: int) -> dict[str, PurposeRule]:
 SERVICE_SCOPE = "erasure:manage"
 
 
+#: Client ids travel in HTTP Basic (no ':'), in logs, the ledger and auditors' spreadsheets
+#: (no leading '=', '+', '-' or '@'): a letter or digit, then letters, digits, '.', '_', '-'.
+CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def register_service(
     session: Session,
     *,
@@ -105,6 +111,11 @@ def register_service(
     if kind == ServiceKind.SERVICE and not (redirect_uris and purposes):
         raise RegistrationError("a service needs at least one redirect URI and one purpose")
     client_id = client_id or new_secret("srv_" if kind == ServiceKind.SERVICE else "aud_", 12)
+    if not CLIENT_ID.fullmatch(client_id):
+        raise RegistrationError(
+            f"client id {client_id!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     if session.scalar(select(Service.id).where(Service.client_id == client_id)) is not None:
         raise RegistrationError(f"client id {client_id!r} is taken")
     secret = client_secret or new_secret("", 32)

@@ -39,6 +39,7 @@ from flask_babel import gettext as _
 from flask_babel import to_utc
 from werkzeug.datastructures import MultiDict
 
+from commons.spreadsheet import inert_cell
 from consent.history import HistoryPage, ReadFilter, history_page, iter_history, services_used
 from consent.models import Subject
 from consent.types import utcnow
@@ -62,8 +63,6 @@ CSV_COLUMNS = (
 )
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURSOR = re.compile(r"^\d{1,18}$")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -200,10 +199,6 @@ def _views(subject_id: int, query: Query) -> Iterator[ReadView]:
             yield name(record)
 
 
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def _csv(subject_id: int, query: Query) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -221,13 +216,13 @@ def _csv(subject_id: int, query: Query) -> Iterator[str]:
         writer.writerow(
             [
                 iso(record.at),
-                _cell(view.service),
-                _cell(view.purpose),
-                _cell(view.source),
-                _cell(view.resource),
-                _cell(";".join(label for _name, label in view.fields)),
+                inert_cell(view.service),
+                inert_cell(view.purpose),
+                inert_cell(view.source),
+                inert_cell(view.resource),
+                inert_cell(";".join(label for _name, label in view.fields)),
                 "refused" if record.refused else "read",
-                _cell(view.reason),
+                inert_cell(view.reason),
                 record.consent_id,
             ]
         )

@@ -26,6 +26,7 @@ from typing import IO, Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commons.spreadsheet import inert_cell
 from consent.ledger.encoding import b64
 from consent.ledger.entries import LedgerEvent, parse_entry
 from consent.ledger.heads import SignedTreeHead
@@ -183,19 +184,17 @@ class CsvWriter:
 
     def write(self, row: ExportRow) -> None:
         entry = parse_entry(row.text)
-        self.csv.writerow(
-            [
-                row.index,
-                entry.get("event", ""),
-                entry.get("time", ""),
-                entry.get("service", ""),
-                entry.get("consent", ""),
-                entry.get("purpose", ""),
-                entry.get("subject", ""),
-                ";".join(_field_names(entry)),
-                row.text,
-            ]
-        )
+        cells = [
+            entry.get("event", ""),
+            entry.get("time", ""),
+            entry.get("service", ""),
+            entry.get("consent", ""),
+            entry.get("purpose", ""),
+            entry.get("subject", ""),
+            ";".join(_field_names(entry)),
+        ]
+        # The entry's own text (a JSON object, verifiable as it is) is never touched.
+        self.csv.writerow([row.index, *(inert_cell(str(cell)) for cell in cells), row.text])
 
     def finish(self, head: Mapping[str, Any], filters: ExportFilter) -> None:
         pass

@@ -191,7 +191,14 @@ def test_service_add_accepts_a_loopback_http_redirect(installation: dict[str, An
      "not a valid ЕГН"),
     (["citizen", "add", "petar", "--national-id", "80-01-01", "--password-stdin"],
      "not a valid ЕГН"),
-], ids=["unknown-purpose", "http-redirect", "bad-egn-checksum", "bad-egn-format"])
+    (["service", "add", "--name", "X", "--redirect-uri", "https://x.example/cb",
+      "--purpose", "kindergarten_enrolment", "--client-id", '=HYPERLINK("x")', "--json"],
+     "client id '=HYPERLINK(\"x\")': use 1 to 64 letters"),
+    (["service", "add", "--name", "X", "--redirect-uri", "https://x.example/cb",
+      "--purpose", "kindergarten_enrolment", "--client-id", "kinder:gartens", "--json"],
+     "client id 'kinder:gartens': use 1 to 64 letters"),
+], ids=["unknown-purpose", "http-redirect", "bad-egn-checksum", "bad-egn-format",
+        "formula-client-id", "colon-client-id"])
 def test_refusals_are_clear(tmp_path: Path, args: list[str], message: str) -> None:
     env = cli_env(tmp_path / "var")
     assert invoke(env, "db", "upgrade").exit_code == 0
