@@ -37,10 +37,18 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Run the migrations up to REVISION."""
-    from broker.migrate import upgrade
+    from broker.migrate import current_revision, upgrade
 
-    upgrade(current_broker().settings.database_url, revision)
-    click.echo("database is up to date", err=True)
+    url = current_broker().settings.database_url
+    before = current_revision(url)
+    upgrade(url, revision)
+    after = current_revision(url)
+    if before is None:
+        click.echo(f"database created (revision {after})", err=True)
+    elif before == after:
+        click.echo(f"database is up to date (revision {after})", err=True)
+    else:
+        click.echo(f"database upgraded from revision {before} to {after}", err=True)
 
 
 @click.group("demo")
@@ -79,9 +87,13 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
     click.echo("Demo citizens (username / password):")
     for citizen in result["citizens"]:
         click.echo(f"  {citizen['username']} / {citizen['password']}")
-    click.echo("Demo services (client_id / client_secret):")
-    for service in result["services"] + result["auditors"]:
-        click.echo(f"  {service['client_id']} / {service['client_secret']}")
+    click.echo("Demo services (client_id / client_secret, redirect URI):")
+    for service in result["services"]:
+        redirects = ", ".join(service["redirect_uris"])
+        click.echo(f"  {service['client_id']} / {service['client_secret']}, {redirects}")
+    click.echo("Demo auditors (client_id / client_secret):")
+    for auditor in result["auditors"]:
+        click.echo(f"  {auditor['client_id']} / {auditor['client_secret']}")
 
 
 @demo_group.command("load")

@@ -126,7 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         workers=int(env.get("SERDIKA_WORKERS", os.cpu_count() or 1)),
         civil_registry_url=env.get("SERDIKA_CIVIL_REGISTRY_URL"),
         connectors_file=_connectors_file(env, var_dir),
-        sandbox_url=env.get("SERDIKA_SANDBOX_URL", "http://127.0.0.1:8001").rstrip("/"),
+        sandbox_url=env.get("SERDIKA_SANDBOX_URL", _next_port_url(bind)).rstrip("/"),
         guardianship_source=env.get("SERDIKA_GUARDIANSHIP_SOURCE", "civil_registry"),
         smtp=_smtp_settings(env),
         notify_interval_seconds=float(env.get("SERDIKA_NOTIFY_INTERVAL", "30")),
@@ -160,6 +160,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
                 "in production (see docs/connectors.md)"
             )
     return settings
+
+
+def _next_port_url(bind: str) -> str:
+    """The demo upstream's default: on loopback, one port above where the broker listens."""
+    _, _, port = bind.rpartition(":")
+    return f"http://127.0.0.1:{int(port) + 1 if port.isdigit() and int(port) < 65535 else 8001}"
 
 
 def _path(value: str | None) -> Path | None:

@@ -51,6 +51,12 @@ def _page_helpers() -> dict[str, Any]:
     }
 
 
+@bp.get("/")
+def front_door() -> Response:
+    """The broker's address leads a citizen to their wallet."""
+    return redirect(url_for("wallet.home"))
+
+
 @bp.get("/wallet/language")
 def language() -> Response:
     lang = request.args.get("lang", "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -300,3 +301,22 @@ def test_demo_seed_if_new_seeds_an_empty_database_and_repeats(tmp_path):
                            capture_output=True, text=True, check=True)
     assert json.loads(first.stdout)["citizens"]
     assert first.stdout == again.stdout
+
+
+def test_db_upgrade_says_what_it_did(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "var")
+    created = run(env, "db", "upgrade")
+    assert created.returncode == 0, created.stderr
+    assert re.search(r"^database created \(revision \w+\)$", created.stderr, re.M), created.stderr
+    again = run(env, "db", "upgrade")
+    assert re.search(r"^database is up to date \(revision \w+\)$", again.stderr, re.M)
+
+
+def test_demo_seed_names_the_services_redirect_uris(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "var")
+    assert run(env, "db", "upgrade").returncode == 0
+    done = run(env, "demo", "seed")
+    assert done.returncode == 0, done.stderr
+    service = next(line for line in done.stdout.splitlines() if "kindergartens" in line)
+    assert ", http://127.0.0.1:9001/callback" in service, done.stdout
+    assert "Demo auditors" in done.stdout

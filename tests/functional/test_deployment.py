@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import url_for
 
 from broker import create_app
 from broker.config import ConfigError, load_settings
@@ -128,3 +129,21 @@ def test_plain_http_gets_no_hsts_and_a_same_origin_referrer_policy(client):
     assert page.headers["Referrer-Policy"] == "same-origin"
     assert page.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_the_front_door_leads_to_the_wallet(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    with client.application.test_request_context():
+        assert response.headers["Location"] == url_for("wallet.home")
+    assert client.get("/", follow_redirects=True).request.path == "/wallet/sign-in"
+
+
+def test_the_demo_upstream_follows_the_brokers_port(tmp_path):
+    assert _settings(tmp_path).sandbox_url == "http://127.0.0.1:8001"
+    assert _settings(tmp_path, SERDIKA_BIND="127.0.0.1:9000").sandbox_url == (
+        "http://127.0.0.1:9001")
+    assert _settings(tmp_path, SERDIKA_BIND="0.0.0.0:8080").sandbox_url == (
+        "http://127.0.0.1:8081")
+    assert _settings(tmp_path, SERDIKA_BIND="unix:/run/serdika.sock").sandbox_url == (
+        "http://127.0.0.1:8001")
