@@ -31,6 +31,7 @@ from typing import Any
 import isodate
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from commons import iso8601
 from connectors.base import Constraints, Granularity, ResourceDescription
 
 #: When neither the consent nor the read bounds a dated read, it covers this many days to today.
@@ -100,6 +101,8 @@ class ConstraintsSchema(Schema):
 def frequency_period(value: str) -> timedelta:
     """Parse a frequency's ``per``: a fixed-length ISO 8601 duration (no months or years)."""
     try:
+        if not isinstance(value, str) or not iso8601.DURATION.match(value):
+            raise ValueError(value)
         period = isodate.parse_duration(value)
     except (isodate.ISO8601Error, ValueError, TypeError) as exc:
         raise ValidationError(
@@ -193,7 +196,7 @@ def parse_read_parameters(args: Mapping[str, str]) -> tuple[date | None, date | 
             bounds.append(None)
             continue
         try:
-            if len(value) != 10:
+            if not iso8601.DAY.match(value):  # fromisoformat would take week dates (2026-W05-1)
                 raise ValueError(value)
             bounds.append(date.fromisoformat(value))
         except ValueError as exc:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import isodate
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from commons import iso8601
 from connectors.base import ConnectorDescription
 from consent.constraints import NO_LIMITS, ConstraintsSchema, GrantedLimits
 
@@ -130,6 +131,8 @@ class AccessRequest:
 
 def parse_duration(value: str) -> timedelta | isodate.Duration:
     try:
+        if not isinstance(value, str) or not iso8601.DURATION.match(value.removeprefix("-")):
+            raise ValueError(value)
         duration = isodate.parse_duration(value)
     except (isodate.ISO8601Error, ValueError, TypeError) as exc:
         raise InvalidAuthorizationDetails(

@@ -39,6 +39,7 @@ from flask_babel import gettext as _
 from flask_babel import to_utc
 from werkzeug.datastructures import MultiDict
 
+from commons import iso8601
 from commons.spreadsheet import inert_cell
 from consent.history import HistoryPage, ReadFilter, history_page, iter_history, services_used
 from consent.models import Subject
@@ -61,7 +62,7 @@ CSV_COLUMNS = (
     "reason",
     "consent_id",
 )
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
 _CURSOR = re.compile(r"^\d{1,18}$")
 
 
@@ -90,7 +91,7 @@ def _parse_day(raw: str, message: str, name: str, query: Query) -> date | None:
     if not raw:
         return None
     try:
-        if not _DAY.match(raw):
+        if not iso8601.DAY.match(raw):
             raise ValueError(raw)
         day = date.fromisoformat(raw)
         _day_start(day + timedelta(days=1))  # the far ends of the calendar overflow

@@ -6,7 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.oauth2 import rfc9207
-from authlib.oauth2.rfc6749 import OAuth2Error, UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    OAuth2Error,
+    UnsupportedResponseTypeError,
+)
 from flask import Response
 
 from broker.oauth.errors import safe_description
@@ -16,6 +20,19 @@ if TYPE_CHECKING:
     from broker.parts import Broker
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+#: How each client authentication method is used, for a client that got it wrong.
+AUTHENTICATION_HOWTO = {
+    "client_secret_basic": "HTTP Basic: 'Authorization: Basic' with base64(client_id:secret)",
+    "client_secret_post": "client_id and client_secret in the form body",
+    "private_key_jwt": "a signed client_assertion (RFC 7523)",
+    "none": "client_id alone (a public client)",
+}
+
+
+def _how_to_authenticate(methods: list[str]) -> str:
+    ways = [AUTHENTICATION_HOWTO.get(method, method) for method in methods]
+    return "Authenticate the client with " + ", or ".join(ways) + "."
 
 
 class IssuerParameter(rfc9207.IssuerParameter):
@@ -54,6 +71,16 @@ class AuthorizationServer(FlaskAuthorizationServer):
     def consent_extended(self, session: Any, consent: Any) -> None:
         """Live refresh tokens of an extended consent now last until its new end."""
         extend_refresh_tokens(session, consent)
+
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
+        """Authlib's, but a client that sent no usable credentials is told how to, in words
+        (Authlib's description shows a Python list of method names)."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as error:
+            if str(error.description).startswith("The client cannot authenticate with methods"):
+                error.description = _how_to_authenticate(list(methods))
+            raise
 
     def get_authorization_grant(self, request: Any) -> Any:
         """Authlib's, but an odd ``response_type`` is refused with a 400, not a 500.

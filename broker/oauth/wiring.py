@@ -52,11 +52,25 @@ def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
     return server
 
 
+def _query_string_refused(server: AuthorizationServer) -> Response:
+    """Tokens, codes and secrets travel in the body (RFC 6749 §3.2, RFC 9700 §4.3.3), never in
+    a URL that proxies and logs keep."""
+    return server.handle_error_response(
+        None,
+        InvalidRequestError(
+            "Send the parameters in the form body (application/x-www-form-urlencoded), "
+            "not in the query string."
+        ),
+    )
+
+
 def _register_routes(app: Flask, server: AuthorizationServer, document: str) -> None:
     db = server.broker.db
 
     @app.post("/oauth2/token")
     def token_endpoint() -> Response:
+        if request.args:
+            return _query_string_refused(server)
         # RFC 6749 §3.2: parameters MUST NOT be sent more than once (Authlib takes the first).
         repeated = sorted(name for name, values in request.form.lists() if len(values) > 1)
         if repeated:
@@ -69,10 +83,14 @@ def _register_routes(app: Flask, server: AuthorizationServer, document: str) -> 
 
     @app.post("/oauth2/introspect")
     def introspection_endpoint() -> Response:
+        if request.args:
+            return _query_string_refused(server)
         return server.create_endpoint_response(IntrospectionEndpoint.ENDPOINT_NAME)
 
     @app.post("/oauth2/revoke")
     def revocation_endpoint() -> Response:
+        if request.args:
+            return _query_string_refused(server)
         with db.writing():
             return server.create_endpoint_response(RevocationEndpoint.ENDPOINT_NAME)
 

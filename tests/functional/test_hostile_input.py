@@ -1,0 +1,91 @@
+"""What a careless or hostile client sends is refused clearly, and spends nothing.
+
+Tokens and secrets never travel in a URL; a client that cannot authenticate is told how to,
+in words; lenient parsers never let odd values through (durations with a trailing newline,
+ISO week dates, the basic date format).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.flows import Flow, basic, person_details
+
+PERSON = "/api/v1/data/civil_registry/person"
+
+
+def _flow(client: Any, demo: dict[str, Any], **kwargs: Any) -> Flow:
+    return Flow(client, demo["services"][0], demo["citizens"][0], **kwargs)
+
+
+@pytest.mark.parametrize("endpoint", ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"])
+def test_parameters_in_the_query_string_are_refused(client, demo, endpoint):
+    service = demo["services"][0]
+    response = client.post(f"{endpoint}?grant_type=client_credentials&token=x",
+                           data={"grant_type": "client_credentials", "token": "x"},
+                           headers=basic(service["client_id"], service["client_secret"]))
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "invalid_request"
+    assert "form body" in body["error_description"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_code_sent_in_the_query_string_is_not_spent(client, demo):
+    flow = _flow(client, demo)
+    code = flow.code()
+    service = demo["services"][0]
+    refused = client.post(f"/oauth2/token?code={code}",
+                          data={"grant_type": "authorization_code", "code": code,
+                                "redirect_uri": "http://127.0.0.1:9001/callback",
+                                "code_verifier": flow.verifier},
+                          headers=basic(service["client_id"], service["client_secret"]))
+    assert refused.status_code == 400
+    assert flow.redeem(code).status_code == 200  # the code is still good in the body
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic !!!"},
+                                     {"Authorization": "Bearer some-token"}])
+def test_a_client_without_usable_credentials_is_told_how_to_authenticate(client, headers):
+    response = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                           headers=headers)
+    assert response.status_code == 401
+    body = response.get_json()
+    assert body["error"] == "invalid_client"
+    assert body["error_description"] == (
+        "Authenticate the client with HTTP Basic: 'Authorization: Basic' with "
+        "base64(client_id:secret).")
+    assert "[" not in body["error_description"]
+
+
+@pytest.mark.parametrize("duration", ["P1Y\n", "P90D\n", " P90D", "P", "PT", "P1.5Y", "p90d"])
+def test_durations_are_iso_8601_and_nothing_more(client, demo, duration):
+    flow = _flow(client, demo, details=None)
+    response = client.get(flow.authorize_query(
+        authorization_details=json.dumps(person_details(duration=duration))))
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["error"] == ["invalid_authorization_details"]
+    assert "duration" in query["error_description"][0]
+
+
+def test_a_frequency_period_is_iso_8601_and_nothing_more(client, demo):
+    flow = _flow(client, demo, details=None)
+    details = person_details(constraints={"frequency": {"max_reads": 1, "per": "P1D\n"}})
+    response = client.get(flow.authorize_query(authorization_details=json.dumps(details)))
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["error"] == ["invalid_authorization_details"]
+
+
+@pytest.mark.parametrize("day", ["2026-W05-1", "20260101", "2026-01-01\n", "2026-1-01x"])
+def test_read_windows_are_calendar_days(client, demo, day):
+    tokens = _flow(client, demo).tokens()
+    response = client.get(PERSON, query_string={"from": day},
+                          headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["detail"] == "'from' must be a date such as 2026-01-31."
