@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -17,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.config import ConfigError, Settings
 from consent.crypto import Keyring
+from consent.ledger.jwk import public_jwk_of
+from consent.ledger.jwk import thumbprint as public_key_thumbprint
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,7 @@ def _b64url(data: bytes) -> str:
 
 
 def public_jwk(key: Ed25519PrivateKey, key_id: str | None = None) -> dict[str, Any]:
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    jwk: dict[str, Any] = {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)}
+    jwk: dict[str, Any] = dict(public_jwk_of(key.public_key()))
     if key_id is not None:
         jwk |= {"kid": key_id, "alg": "EdDSA", "use": "sig"}
     return jwk
@@ -50,7 +49,7 @@ def public_jwk(key: Ed25519PrivateKey, key_id: str | None = None) -> dict[str, A
 
 def thumbprint(key: Ed25519PrivateKey) -> str:
     """RFC 7638 JWK thumbprint of the public key, used as its ``kid``."""
-    return _b64url(hashlib.sha256(rfc8785.dumps(public_jwk(key))).digest())
+    return public_key_thumbprint(key.public_key())
 
 
 def _create_once(path: Path, make: Any) -> bytes:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import rfc8785
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
@@ -63,3 +66,20 @@ def pick_key(keys: Mapping[str | None, Ed25519PublicKey], key_id: str) -> Ed2551
     if None in keys:
         return keys[None]
     return next(iter(keys.values())) if len(keys) == 1 else None
+
+
+def public_jwk_of(key: Ed25519PublicKey) -> dict[str, str]:
+    """The RFC 8037 public JWK of ``key``: only its required members."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+    }
+
+
+def thumbprint(key: Ed25519PublicKey) -> str:
+    """The RFC 7638 thumbprint of ``key``: SHA-256 over its required members, in RFC 8785 form
+    (which is RFC 7638's: sorted members, no whitespace). The broker's ``kid`` is this."""
+    digest = hashlib.sha256(rfc8785.dumps(public_jwk_of(key))).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

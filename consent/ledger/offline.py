@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from consent.ledger import rfc9162
 from consent.ledger.encoding import unb64
 from consent.ledger.heads import SignedTreeHead, read_head
-from consent.ledger.jwk import KeyFormatError, pick_key, public_key_from_jwk
+from consent.ledger.jwk import KeyFormatError, pick_key, public_key_from_jwk, thumbprint
 from consent.ledger.report import MAX_PROBLEMS, Problem, Report
 
 
@@ -272,12 +272,17 @@ def _file_keys(
     except KeyFormatError as exc:
         report.fail(f"the export's public key is unusable: {exc}")
         return {}
-    if jwk.get("kid") not in (None, head.key_id):
-        report.fail(f"the export's key {jwk.get('kid')!r} is not the head's key {head.key_id!r}")
+    # The kid is the key's RFC 7638 thumbprint: a key of a forger's own, put under the broker's
+    # kid, has another thumbprint.
+    if thumbprint(key) != head.key_id:
+        report.fail(
+            f"the export's key is not the head's key {head.key_id!r}: its RFC 7638 thumbprint "
+            f"is {thumbprint(key)!r}"
+        )
         return {}
     report.notes.append(
-        f"the signature was checked with the key the export carries (kid "
-        f"{head.key_id}): compare it with the broker's JWKS, or pass "
+        f"the key was not pinned: the signature was checked with the key the export carries "
+        f"(kid {head.key_id}, its thumbprint); compare it with the broker's JWKS, or pass "
         "--public-key"
     )
     return {head.key_id: key}

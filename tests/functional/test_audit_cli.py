@@ -394,12 +394,12 @@ def test_wrong_public_key_fails_the_signature(exported: list[str], tmp_path: Pat
         offline("verify", str(path), "--public-key", str(other))
     )
 
-    # A key swapped into the file along with a head signed by it is a forgery the JWKS exposes;
-    # a swapped key alone breaks the signature.
+    # A key swapped into the file under the head's kid is not the key that kid names: the kid
+    # is the key's RFC 7638 thumbprint, so the swap is refused before any signature is checked.
     head = json.loads(exported[-1])
     head["tree_head"]["jwk"] = public_jwk(Ed25519PrivateKey.generate(), head["tree_head"]["key_id"])
     forged = write_lines(tmp_path / "forged.jsonl", [*exported[:-1], json.dumps(head) + "\n"])
-    assert "signature does not verify" in failed(offline("verify", str(forged)))
+    assert "RFC 7638 thumbprint" in failed(offline("verify", str(forged)))
 
 
 def test_previous_head_of_another_log_fails_consistency(

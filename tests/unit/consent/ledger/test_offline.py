@@ -84,3 +84,38 @@ def test_offline_verification_loads_no_sqlalchemy():
     code = "import consent.ledger.offline, sys; assert 'sqlalchemy' not in sys.modules"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_forged_key_under_the_brokers_kid_is_refused():
+    """A forger signs a head with a key of their own and ships it under the broker's kid."""
+    broker_key, forger_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    compact = rfc9162.CompactRange()
+    entry = rfc8785.dumps(_entries(1)[0])
+    compact.append(rfc9162.leaf_hash(entry))
+    broker_kid = thumbprint(broker_key)
+    head = sign_head(TreeHeadSigner(forger_key, broker_kid), 1, compact.root(), utcnow())
+    lines = [
+        f'{{"type":"entry","index":0,"entry":{entry.decode()}}}',
+        json.dumps({"type": "tree_head",
+                    "tree_head": {**head.as_json(), "jwk": public_jwk(forger_key, broker_kid)}}),
+    ]
+    report = verify_export(lines)
+    assert not report.ok
+    assert any("RFC 7638 thumbprint" in problem.message for problem in report.problems), (
+        report.problems)
+
+
+def test_the_thumbprint_is_rfc_7638s():
+    # RFC 8037 Appendix A.3: the thumbprint of the Ed25519 key of A.2.
+    from consent.ledger.jwk import public_key_from_jwk
+    from consent.ledger.jwk import thumbprint as key_thumbprint
+
+    key = public_key_from_jwk({"kty": "OKP", "crv": "Ed25519",
+                               "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})
+    assert key_thumbprint(key) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+def test_an_unpinned_key_is_said_plainly():
+    report = verify_export(_export(_entries(2)))
+    assert report.ok
+    assert any(note.startswith("the key was not pinned") for note in report.notes)
