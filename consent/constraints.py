@@ -32,6 +32,7 @@ import isodate
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from commons import iso8601
+from commons.clock import FIRST_DAY, LAST_DAY
 from connectors.base import Constraints, Granularity, ResourceDescription
 
 #: When neither the consent nor the read bounds a dated read, it covers this many days to today.
@@ -72,6 +73,17 @@ class _DateRangeSchema(Schema):
             raise ValidationError("'from' must not be after 'to'.")
 
 
+class _AskedDateRangeSchema(_DateRangeSchema):
+    """A date range a service asks for now: days of the supported calendar only."""
+
+    @validates_schema
+    def _in_the_calendar(self, data: Mapping[str, Any], **_: Any) -> None:
+        if any(not FIRST_DAY <= day <= LAST_DAY for day in data.values()):
+            raise ValidationError(
+                f"dates lie between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}."
+            )
+
+
 class _FrequencySchema(Schema):
     class Meta:
         unknown = RAISE
@@ -93,9 +105,15 @@ class ConstraintsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    date_range = fields.Nested(_DateRangeSchema)
+    date_range = fields.Nested(_AskedDateRangeSchema)
     granularity = fields.String(validate=validate.OneOf([g.value for g in Granularity]))
     frequency = fields.Nested(_FrequencySchema)
+
+
+class _StoredConstraintsSchema(ConstraintsSchema):
+    """Constraints as a consent holds them: as they were granted, whenever that was."""
+
+    date_range = fields.Nested(_DateRangeSchema)
 
 
 def frequency_period(value: str) -> timedelta:
@@ -184,7 +202,7 @@ class GrantedLimits:
 
 
 NO_LIMITS = GrantedLimits()
-_stored_schema = ConstraintsSchema()
+_stored_schema = _StoredConstraintsSchema()
 
 
 def parse_read_parameters(args: Mapping[str, str]) -> tuple[date | None, date | None, str | None]:
@@ -198,9 +216,14 @@ def parse_read_parameters(args: Mapping[str, str]) -> tuple[date | None, date | 
         try:
             if not iso8601.DAY.match(value):  # fromisoformat would take week dates (2026-W05-1)
                 raise ValueError(value)
-            bounds.append(date.fromisoformat(value))
+            day = date.fromisoformat(value)
         except ValueError as exc:
             raise BadReadParameters(f"'{name}' must be a date such as 2026-01-31.") from exc
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise BadReadParameters(
+                f"'{name}' must lie between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}."
+            )
+        bounds.append(day)
     granularity = args.get("granularity")
     if granularity is not None and granularity not in {g.value for g in Granularity}:
         raise BadReadParameters("'granularity' must be one of hourly, daily or monthly.")
@@ -241,6 +264,8 @@ def resolve_read(
         )
     date_to = asked_to or granted.date_to or today
     date_from = asked_from or granted.date_from or date_to - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+    # A consent stored before its dates were bounded may reach past the calendar's ends.
+    date_from, date_to = max(date_from, FIRST_DAY), min(date_to, LAST_DAY)
     if date_from > date_to:
         raise BadReadParameters("'from' must not be after 'to' (or the consent's last day).")
 

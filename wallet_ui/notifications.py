@@ -15,6 +15,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as Redirect
 
+from commons import iso8601
 from consent.models import Subject
 from consent.notifications import mark_all_read, page_of, unread_count
 from consent.types import utcnow
@@ -31,9 +32,12 @@ def _before(raw: str | None) -> tuple[datetime, int] | None:
     if not raw:
         return None
     moment, _sep, last_id = raw.rpartition("_")
+    if not (last_id.isascii() and last_id.isdigit() and len(last_id) <= 19):
+        return None
+    if not 0 < int(last_id) <= iso8601.MAX_ID:
+        return None
     try:
-        at = datetime.fromisoformat(moment)
-        return (at, int(last_id)) if at.tzinfo is not None else None
+        return iso8601.instant(moment), int(last_id)
     except ValueError:
         return None
 

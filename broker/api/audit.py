@@ -19,6 +19,7 @@ from broker.api.tokens import requires_scope
 from broker.parts import current_broker
 from broker.problems import problem
 from broker.sequencer import current_head, head_signer
+from commons import iso8601
 from consent.ledger import tree
 from consent.ledger.checkpoint import checkpoint_note
 from consent.models import LedgerEntry
@@ -60,14 +61,11 @@ def _time_arg(name: str) -> datetime | None:
     if not raw:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return iso8601.instant(raw)
     except ValueError as exc:
         raise BadArgument(
-            f"'{name}' must be an ISO 8601 time such as 2026-11-26T10:00:00Z."
+            f"'{name}' must be an ISO 8601 time with its time zone, such as 2026-11-26T10:00:00Z."
         ) from exc
-    if value.tzinfo is None:
-        raise BadArgument(f"'{name}' must carry a time zone (such as Z).")
-    return value
 
 
 def _bad(error: BadArgument) -> Response:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from broker.api.tokens import requires_scope
 from broker.parts import current_broker
 from broker.problems import problem
+from commons import iso8601
 from consent.erasure_requests import (
     ServiceView,
     UnknownErasureRequest,
@@ -74,10 +75,10 @@ def _after(raw: str | None) -> tuple[datetime, str] | None:
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
         moment, _, request_id = text.partition("|")
-        after = datetime.fromisoformat(moment)
+        after = iso8601.instant(moment)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ValueError("'after' is not a cursor this API gave out.") from exc
-    if after.tzinfo is None or not request_id:
+    if not request_id.isprintable() or len(request_id) > 64:
         raise ValueError("'after' is not a cursor this API gave out.")
     return after, request_id
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from consent.models import Consent
 from tests.flows import Flow, basic, person_details
 
 PERSON = "/api/v1/data/civil_registry/person"
@@ -89,3 +90,56 @@ def test_read_windows_are_calendar_days(client, demo, day):
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["detail"] == "'from' must be a date such as 2026-01-31."
+
+
+def _meters(client: Any, demo: dict[str, Any], constraints: dict[str, Any]) -> dict[str, Any]:
+    service = next(s for s in demo["services"] if s["client_id"] == "energy-support")
+    details = [{"type": "personal_data", "connector": "meter_readings",
+                "resource": "electricity", "fields": ["consumption"],
+                "purpose": "energy_poverty_support", "duration": "P30D",
+                "constraints": constraints}]
+    return Flow(client, service, demo["citizens"][0], details=details).tokens()
+
+
+ELECTRICITY = "/api/v1/data/meter_readings/electricity"
+
+
+@pytest.mark.parametrize("dates", [{"from": "0001-01-01"}, {"to": "9999-12-31"},
+                                   {"from": "1899-12-31", "to": "2026-01-01"}])
+def test_a_consent_names_days_of_the_supported_calendar(client, demo, dates):
+    service = next(s for s in demo["services"] if s["client_id"] == "energy-support")
+    details = [{"type": "personal_data", "connector": "meter_readings",
+                "resource": "electricity", "fields": ["consumption"],
+                "purpose": "energy_poverty_support", "duration": "P30D",
+                "constraints": {"date_range": dates}}]
+    flow = Flow(client, service, demo["citizens"][0], details=None)
+    response = client.get(flow.authorize_query(authorization_details=json.dumps(details)))
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["error"] == ["invalid_authorization_details"]
+    assert "dates lie between 1900-01-01 and 2199-12-31" in query["error_description"][0]
+
+
+@pytest.mark.parametrize("query", [
+    {}, {"granularity": "monthly"}, {"granularity": "daily"},
+    {"granularity": "hourly", "from": "2199-12-30", "to": "2199-12-31"},
+    {"granularity": "hourly", "from": "1900-01-01", "to": "1900-01-02"},
+    {"granularity": "monthly", "from": "1900-01-01", "to": "2199-12-31"},
+    {"granularity": "hourly", "from": "9999-12-30", "to": "9999-12-31"},
+    {"from": "0001-01-01"},
+])
+def test_a_consent_spanning_the_whole_calendar_reads_without_failing(client, broker, demo,
+                                                                     query):
+    tokens = _meters(client, demo, {"date_range": {"from": "1900-01-01", "to": "2199-12-31"},
+                                    "granularity": "hourly"})
+    # As a consent stored before the calendar was bounded would hold it.
+    with broker.db.sessions() as session:
+        consent = session.get(Consent, tokens["consent_id"])
+        scope = [dict(item) for item in consent.scope]
+        scope[0]["constraints"] = {**scope[0]["constraints"],
+                                   "date_range": {"from": "0001-01-01", "to": "9999-12-31"}}
+        consent.scope = scope
+        session.commit()
+    response = client.get(ELECTRICITY, query_string=query,
+                          headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert response.status_code < 500, response.get_data(as_text=True)
+    assert response.mimetype in ("application/json", "application/problem+json")
