@@ -123,7 +123,13 @@ class AuthorizationCodeGrant(OrderedHooks, grants.AuthorizationCodeGrant):
             row = session.scalar(
                 select(AuthorizationCode).where(AuthorizationCode.code_hash == digest)
             )
-            if row is not None and row.used_at is not None:
+            # Only the client the code was issued to can replay it: another client presenting
+            # a code it saw is refused without touching the service's tokens.
+            if (
+                row is not None
+                and row.used_at is not None
+                and row.client_id == client.get_client_id()
+            ):
                 # Revoke what the code issued and what was refreshed from it (same family).
                 families = select(Token.family_id).where(Token.authorization_code_id == row.id)
                 session.execute(
@@ -175,6 +181,8 @@ class RefreshTokenGrant(OrderedHooks, grants.RefreshTokenGrant):
         client = self.request.client
         if not row.check_client(client):
             return None
+        # A bad scope is refused before the token is spent: a mistake never costs the grant.
+        self._validate_token_scope(row)
         if row.refresh_used_at is None and row.consent_id is not None:
             # Refused without being spent: the token works again when the consent resumes.
             paused = decide_access(

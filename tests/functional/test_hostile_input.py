@@ -143,3 +143,42 @@ def test_a_consent_spanning_the_whole_calendar_reads_without_failing(client, bro
                           headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert response.status_code < 500, response.get_data(as_text=True)
     assert response.mimetype in ("application/json", "application/problem+json")
+
+
+def _refresh(client: Any, service: dict[str, Any], refresh_token: str, **extra: str) -> Any:
+    return client.post("/oauth2/token",
+                       data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+                             **extra},
+                       headers=basic(service["client_id"], service["client_secret"]))
+
+
+def test_a_refresh_with_a_bad_scope_does_not_spend_the_token(client, demo):
+    service = demo["services"][0]
+    tokens = _flow(client, demo).tokens()
+    refused = _refresh(client, service, tokens["refresh_token"], scope="audit:read")
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_scope"
+    renewed = _refresh(client, service, tokens["refresh_token"])
+    assert renewed.status_code == 200, renewed.get_data(as_text=True)
+    assert client.get(PERSON, headers={
+        "Authorization": f"Bearer {renewed.get_json()['access_token']}"}).status_code == 200
+
+
+def test_another_clients_replay_of_a_code_leaves_the_services_tokens_alone(client, demo):
+    flow = _flow(client, demo)
+    code = flow.code()
+    tokens = flow.redeem(code).get_json()
+    other = demo["services"][2]
+    replay = client.post("/oauth2/token",
+                         data={"grant_type": "authorization_code", "code": code,
+                               "redirect_uri": "http://127.0.0.1:9001/callback",
+                               "code_verifier": flow.verifier},
+                         headers=basic(other["client_id"], other["client_secret"]))
+    assert replay.status_code == 400
+    assert replay.get_json()["error"] == "invalid_grant"
+    read = client.get(PERSON, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert read.status_code == 200
+    # The service's own replay still revokes what the code issued (RFC 6749 §4.1.2).
+    assert flow.redeem(code).status_code == 400
+    dead = client.get(PERSON, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert dead.status_code == 401
