@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from commons.clock import city_zone
 from consent.crypto import Keyring
 from consent.ledger.entries import LedgerEvent
 from consent.models import (
@@ -125,13 +126,15 @@ def notify(
     return created
 
 
-def notice_request(
-    session: Session, *, subject_id: int, client_id: str, asked: str, now: datetime
-) -> int:
-    """Notice a request shown to the citizen, once: ``asked`` tells one request from another
-    (a reload is the same request), so one made in their name elsewhere, on a shared
-    computer, shows up in their wallet and mail."""
-    fingerprint = hashlib.sha256("\0".join((client_id, asked)).encode()).hexdigest()[:40]
+def notice_request(session: Session, *, subject_id: int, client_id: str, now: datetime) -> int:
+    """Notice a service's request shown to the citizen, once a day per service.
+
+    A request made in their name elsewhere (on a shared computer) shows up in their wallet and
+    mail; a page that sends their browser to the request again and again, with a new ``state``
+    each time, still makes one notice a day, never a flood.
+    """
+    day = now.astimezone(city_zone()).date().isoformat()
+    fingerprint = hashlib.sha256("\0".join((client_id, day)).encode()).hexdigest()[:40]
     return notify(
         session,
         subject_id=subject_id,

@@ -137,14 +137,10 @@ def _answer(subject: Subject, grant: ConsentGrant) -> Response:
 
 
 def _notice(subject: Subject, client_id: str) -> None:
-    """Notice the request shown (consent.notifications.notice_request); a reload is the same
-    request, told apart by its ``state`` and PKCE challenge."""
-    asked = "\0".join((request.args.get("state", ""), request.args.get("code_challenge", "")))
+    """Notice the request shown (consent.notifications.notice_request: once a day a service)."""
     try:
         with wallet_parts().db.writing() as session:
-            notice_request(
-                session, subject_id=subject.id, client_id=client_id, asked=asked, now=utcnow()
-            )
+            notice_request(session, subject_id=subject.id, client_id=client_id, now=utcnow())
     except SQLAlchemyError:
         # The request page matters more than its notice: show it, and say so in the log.
         log.exception("the notice of a request could not be recorded")

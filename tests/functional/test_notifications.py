@@ -94,6 +94,15 @@ def _deliver(app: Any, sender: Any) -> tuple[int, int]:
 
 # --- the four events ----------------------------------------------------------------------------
 
+def test_a_page_sending_the_citizen_to_requests_again_and_again_makes_one_notice(
+        flow, broker, client):
+    flow.sign_in()
+    for _ in range(5):  # a new state (a new request) every time, as a hostile page would send
+        fresh = Flow(client, flow.service, flow.citizen)
+        assert client.get(fresh.authorize_query()).status_code == 200
+    assert len(_notices(broker, flow.citizen["id"], NotificationKind.REQUEST)) == 1
+
+
 def test_a_request_is_noticed_once_however_often_the_page_is_shown(flow, broker, client):
     flow.sign_in()
     url = flow.authorize_query()
@@ -279,8 +288,11 @@ def test_racing_deliveries_send_each_mail_once(flow, broker, app, client, smtp):
     inbox, sender = smtp
     flow.sign_in()
     _set_email(client, "citizen@example.org")
-    for number in range(6):
-        client.get(flow.authorize_query(state=f"race-{number}"))
+    with broker.db.sessions() as session, broker.db.writing(session):
+        for number in range(6):
+            notify(session, subject_id=flow.citizen["id"], kind=NotificationKind.REQUEST,
+                   dedupe_key=f"race-{number}", details={"service": flow.service["client_id"]},
+                   now=utcnow())
     threads = [threading.Thread(target=_deliver, args=(app, sender)) for _ in range(3)]
     for thread in threads:
         thread.start()
