@@ -8,6 +8,7 @@ error page and is never redirected; every other error goes back to the redirect 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -458,3 +459,25 @@ def test_every_authorization_response_names_the_issuer(client, demo, broker):
     assert query["iss"] == [issuer]
     metadata = client.get("/.well-known/oauth-authorization-server").get_json()
     assert metadata["authorization_response_iss_parameter_supported"] is True
+
+
+def _optional_boxes(page: str) -> dict[str, bool]:
+    return {match.group(2): bool(match.group(3)) for match in re.finditer(
+        r'<input type="checkbox" id="f-([^"]+)" name="fields" value="([^"]+)"( checked)?>', page)}
+
+
+def test_on_consent_optional_fields_start_unticked(client, demo):
+    """GDPR Art. 6(1)(a) with Art. 25(2): nothing optional is given unless the citizen ticks it."""
+    service = next(s for s in demo["services"] if s["client_id"] == "energy-support")
+    flow = Flow(client, service, demo["citizens"][0],
+                details=person_details(purpose="energy_poverty_support"))
+    flow.sign_in()
+    boxes = _optional_boxes(client.get(flow.authorize_query()).get_data(as_text=True))
+    assert boxes and not any(boxes.values()), boxes
+
+
+def test_on_a_public_task_optional_fields_start_ticked(client, demo):
+    flow = Flow(client, demo["services"][0], demo["citizens"][0])
+    flow.sign_in()
+    boxes = _optional_boxes(client.get(flow.authorize_query()).get_data(as_text=True))
+    assert boxes and all(boxes.values()), boxes
