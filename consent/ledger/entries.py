@@ -13,7 +13,7 @@ rolled-back append takes its index back with it.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
@@ -72,6 +72,11 @@ BUMP_HEAD = (
 INSERT_ENTRY = insert(_ENTRIES).values({name: bindparam(name) for name in ENTRY_COLUMNS})
 
 
+def entry_time(at: datetime) -> str:
+    """An entry's ``time``: UTC to the microsecond, with ``Z``."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def entry_row(
     index: int,
     event: LedgerEvent,
@@ -86,7 +91,7 @@ def entry_row(
         "v": ENTRY_VERSION,
         "index": index,
         "event": str(event),
-        "time": at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "time": entry_time(at),
     }
     if consent_id is not None:
         entry["consent"] = consent_id

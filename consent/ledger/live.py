@@ -7,7 +7,8 @@ and root, and every signed head as a prefix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent.ledger import rfc9162
-from consent.ledger.entries import ledger_size, parse_entry
+from consent.ledger.entries import entry_time, ledger_size, parse_entry
 from consent.ledger.heads import SignedTreeHead
 from consent.ledger.report import Report
 from consent.ledger.sequencing import heads_after
@@ -97,13 +98,19 @@ def verify_store(
     while position < size:
         with sessions() as session:
             page = session.execute(
-                select(LedgerEntry.index, LedgerEntry.entry, LedgerEntry.leaf_hash, LedgerNode.hash)
+                select(
+                    LedgerEntry.index,
+                    LedgerEntry.entry,
+                    LedgerEntry.leaf_hash,
+                    LedgerNode.hash,
+                    *INDEXED_COLUMNS,
+                )
                 .outerjoin(LedgerNode, LEAF_NODE_OF_ENTRY)
                 .where(LedgerEntry.index >= position, LedgerEntry.index < size)
                 .order_by(LedgerEntry.index)
                 .limit(PAGE_SIZE)
             ).all()
-        for index, text, stored_leaf, tree_leaf in page:
+        for index, text, stored_leaf, tree_leaf, *columns in page:
             if index != compact.size and not broken:
                 report.fail(
                     f"entry {compact.size} is missing (entry {index} follows entry "
@@ -123,6 +130,13 @@ def verify_store(
                 if entry.get("index") != index:
                     report.fail(
                         f"entry {index} was moved: its own index says {entry.get('index')}", index
+                    )
+                changed = _changed_columns(entry, columns)
+                if changed:
+                    report.fail(
+                        f"entry {index}'s indexed columns ({', '.join(changed)}) do not say "
+                        "what the entry says: filters and the consent history would mislead",
+                        index,
                     )
             if leaf != stored_leaf:
                 report.fail(
@@ -175,13 +189,49 @@ def verify_store(
             f"{compact.size} stored: entries were removed",
             compact.size,
         )
+    if integrated > size:
+        report.fail(f"the stored tree claims {integrated} entries; the ledger holds {size}")
     if latest is not None:
         report.tree_size, report.root = latest.tree_size, latest.root_hash
+        if latest.tree_size > integrated:
+            report.fail(
+                f"a signed head covers {latest.tree_size} entries but the stored tree only "
+                f"{integrated}: the tree's size was changed"
+            )
+    elif integrated > 0:
+        # The sequencer signs a head whenever it integrates: a tree without one lost its heads.
+        report.fail(
+            f"the tree holds {integrated} entries but no signed head covers them: the signed "
+            "heads were deleted"
+        )
     else:
         report.notes.append("the ledger has no signed head yet")
     if integrated < size:
         report.notes.append(f"{size - integrated} entries await the sequencer")
     return report
+
+
+#: The columns the auditor's filters and a consent's history are served from, each with the
+#: entry member it copies (consent.ledger.entries.entry_row).
+INDEXED_COLUMNS = (
+    LedgerEntry.event,
+    LedgerEntry.consent_id,
+    LedgerEntry.service_client_id,
+    LedgerEntry.purpose,
+    LedgerEntry.recorded_at,
+)
+
+
+def _changed_columns(entry: Mapping[str, Any], columns: Sequence[Any]) -> list[str]:
+    event, consent_id, service, purpose, recorded_at = columns
+    expected = {
+        "event": (event, entry.get("event")),
+        "consent_id": (consent_id, entry.get("consent")),
+        "service_client_id": (service, entry.get("service")),
+        "purpose": (purpose, entry.get("purpose")),
+        "recorded_at": (entry_time(recorded_at) if recorded_at else None, entry.get("time")),
+    }
+    return [name for name, (stored, said) in expected.items() if stored != said]
 
 
 def _check_stored_root(

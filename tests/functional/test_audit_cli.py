@@ -583,3 +583,31 @@ def test_a_changed_tree_node_is_caught_live(
         )
     output = failed(invoke(scratch["env"], "audit", "verify"))
     assert message in output
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("consent_id", "someone-elses"), ("event", "data:read_refused"),
+    ("service_client_id", "another-service"), ("purpose", "marketing"),
+])
+def test_a_changed_indexed_column_is_caught_live(scratch: dict[str, Any], column: str,
+                                                 value: str) -> None:
+    """The entry's text is left alone; only the column its filters are served from changes."""
+    with scratch["broker"].db.engine.begin() as connection:
+        connection.execute(text(f'UPDATE ledger_entries SET {column} = :v WHERE "index" = 7'),  # noqa: S608
+                           {"v": value})
+    output = failed(invoke(scratch["env"], "audit", "verify"), 7)
+    assert f"entry 7's indexed columns ({column})" in output
+
+
+def test_deleted_signed_heads_are_caught_live(scratch: dict[str, Any]) -> None:
+    with scratch["broker"].db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM tree_heads"))
+    output = failed(invoke(scratch["env"], "audit", "verify"))
+    assert "the signed heads were deleted" in output
+
+
+def test_a_changed_tree_size_is_caught_live(scratch: dict[str, Any]) -> None:
+    with scratch["broker"].db.engine.begin() as connection:
+        connection.execute(text("UPDATE ledger_tree SET size = size - 5"))
+    output = failed(invoke(scratch["env"], "audit", "verify"))
+    assert "the tree's size was changed" in output
