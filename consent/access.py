@@ -165,6 +165,8 @@ class RefusalKind(StrEnum):
     INSUFFICIENT_SCOPE = "insufficient_scope"
     INVALID_REQUEST = "invalid_request"
     UNKNOWN_RESOURCE = "unknown_resource"
+    #: The consent's frequency is spent for now: try again after ``retry_after`` seconds.
+    TOO_MANY_READS = "too_many_reads"
     SOURCE_ERROR = "source_error"
 
 
@@ -381,9 +383,11 @@ class _Read:
             return None
         self.record_refusal("frequency_exceeded", self.decision.fields)
         return Refusal(
-            RefusalKind.INSUFFICIENT_SCOPE,
+            RefusalKind.TOO_MANY_READS,
             f"The consent allows {frequency.max_reads} read(s) per "
             f"{frequency.per}; the next is possible in {wait} s.",
+            title="Too many reads",
+            status=429,
             retry_after=wait,
         )
 

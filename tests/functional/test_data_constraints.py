@@ -157,8 +157,8 @@ def test_a_frequency_limit_refuses_the_extra_read_with_retry_after(client, broke
         {"granularity": "monthly", "frequency": {"max_reads": 1, "per": "P1D"}}))
     assert client.get(ELECTRICITY, headers=_bearer(tokens)).status_code == 200
     second = client.get(ELECTRICITY, headers=_bearer(tokens))
-    assert second.status_code == 403
-    assert second.get_json()["error"] == "insufficient_scope"
+    assert second.status_code == 429
+    assert second.get_json()["error"] == "too_many_reads"
     assert 86000 <= int(second.headers["Retry-After"]) <= 86400
     assert _refusals(broker, tokens["consent_id"]) == ["frequency_exceeded"]
 
@@ -171,7 +171,7 @@ def test_the_frequency_is_counted_per_consent_not_per_token(client, demo):
     refreshed = client.post("/oauth2/token", data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
         headers=_basic(flow.service)).get_json()
-    assert client.get(ELECTRICITY, headers=_bearer(refreshed)).status_code == 403
+    assert client.get(ELECTRICITY, headers=_bearer(refreshed)).status_code == 429
 
 
 def _basic(service: dict[str, Any]) -> dict[str, str]:
@@ -190,7 +190,7 @@ def test_concurrent_reads_never_exceed_the_frequency(app, demo):
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(pool.map(read, range(10)))
-    assert statuses == [200] * 3 + [403] * 7
+    assert statuses == [200] * 3 + [429] * 7
 
 
 def test_a_failed_read_does_not_use_up_the_frequency(client, broker, demo):

@@ -345,9 +345,17 @@ def test_a_read_beyond_the_frequency(own_source, broker, demo):
     outcome = _read(client, broker, BILLS, tokens["access_token"])
     wait = outcome["headers"]["Retry-After"]
     detail = f"The consent allows 1 read(s) per P1D; the next is possible in {wait} s."
-    assert outcome == _refused(403, "Outside the consent", detail, "insufficient_scope",
-                               _challenge("insufficient_scope", detail),
-                               [_bills_refusal("frequency_exceeded")], **{"Retry-After": wait})
+    # Issue 11 made this a 429 (it was a 403 insufficient_scope): the consent covers the read,
+    # only not yet again.
+    assert outcome == {
+        "status": 429,
+        "headers": {"Content-Type": "application/problem+json", "Cache-Control": "no-store",
+                    "Retry-After": wait},
+        "body": {"type": "https://serdika.example/problems/too_many_reads",
+                 "title": "Too many reads", "status": 429, "detail": detail,
+                 "error": "too_many_reads"},
+        "ledger": [_bills_refusal("frequency_exceeded")],
+    }
     assert 0 < int(wait) <= 86_400
 
 

@@ -206,9 +206,9 @@ def test_a_read_beyond_the_frequency_waits(ports):
     ports.wait = 600
     refusal = _read(ports)
     assert refusal == Refusal(
-        RefusalKind.INSUFFICIENT_SCOPE,
+        RefusalKind.TOO_MANY_READS,
         "The consent allows 2 read(s) per PT1H; the next is possible in 600 s.",
-        retry_after=600)
+        title="Too many reads", status=429, retry_after=600)
     assert ports.registry.asked == []
     assert ports.entries[0][1]["reason"] == "frequency_exceeded"
 
