@@ -7,6 +7,7 @@ the scope ``audit:read`` (client credentials). Every refusal is RFC 9457 problem
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,13 +21,15 @@ from broker.parts import current_broker
 from broker.problems import problem
 from broker.sequencer import current_head, head_signer
 from commons import iso8601
-from consent.ledger import tree
+from consent.ledger import tree, writers
 from consent.ledger.checkpoint import checkpoint_note
 from consent.models import LedgerEntry
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
 AUDIT_SCOPE = "audit:read"
 ENTRY_PAGE = 1000
+#: How much of an export is sent at a time (the answer streams in constant memory).
+EXPORT_CHUNK = 64 * 1024
 MAX_INDEX = 2**62
 
 
@@ -182,6 +185,51 @@ def entries() -> Response:
                 session.commit()
 
     return Response(stream_with_context(lines()), mimetype="application/jsonl")
+
+
+@bp.get("/export")
+@requires_scope(AUDIT_SCOPE)
+def export() -> Response:
+    """The ledger up to its latest signed head, with that head and its key, as ``serdika audit
+    export --format jsonl`` writes it: a remote auditor saves it and runs ``serdika audit
+    verify`` on it. ``since``, ``until`` and ``service`` filter it (each entry then carries its
+    inclusion proof)."""
+    service = request.args.get("service") or None
+    if service is not None and not (len(service) <= 64 and service.isprintable()):
+        raise BadArgument("'service' must be a client id.")
+    filters = writers.ExportFilter(_time_arg("since"), _time_arg("until"), service)
+    broker = current_broker()
+    head = current_head(broker)
+    if head is None:
+        return problem(
+            503,
+            "No signed head yet",
+            "The ledger has not been sequenced yet.",
+            code="no_tree_head",
+            headers={"Retry-After": "5"},
+        )
+    jwk = broker.keys.public_jwk()
+
+    def lines() -> Iterator[str]:
+        out = io.StringIO()
+        writer = writers.JsonlWriter(out)
+        for _ in writers.export_steps(broker.db.sessions, head, jwk, writer, filters):
+            if out.tell() >= EXPORT_CHUNK:
+                yield _drain(out)
+        yield _drain(out)
+
+    response = Response(stream_with_context(lines()), mimetype="application/jsonl")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="serdika-ledger-{head.tree_size}.jsonl"'
+    )
+    return response
+
+
+def _drain(out: io.StringIO) -> str:
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return text
 
 
 @bp.get("/consents/<consent_id>")

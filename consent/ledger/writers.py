@@ -289,12 +289,25 @@ def export_ledger(
 ) -> int:
     """Write the entries ``[0, head.tree_size)`` passing ``filters``, then the head; return
     how many entries were written. ``progress`` gets each written entry's index."""
-    writer.begin()
     written = 0
-    for row in iter_rows(sessions, head.tree_size, filters):
-        writer.write(row)
+    for index in export_steps(sessions, head, jwk, writer, filters):
         written += 1
         if progress is not None:
-            progress(row.index)
-    writer.finish({**head.as_json(), "jwk": dict(jwk)}, filters)
+            progress(index)
     return written
+
+
+def export_steps(
+    sessions: SessionFactory,
+    head: SignedTreeHead,
+    jwk: Mapping[str, Any],
+    writer: Writer,
+    filters: ExportFilter = ExportFilter(),
+) -> Iterator[int]:
+    """:func:`export_ledger` a step at a time, for a streamed answer: the index of each entry
+    once written; the head is written when the steps run out."""
+    writer.begin()
+    for row in iter_rows(sessions, head.tree_size, filters):
+        writer.write(row)
+        yield row.index
+    writer.finish({**head.as_json(), "jwk": dict(jwk)}, filters)

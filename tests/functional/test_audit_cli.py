@@ -611,3 +611,39 @@ def test_a_changed_tree_size_is_caught_live(scratch: dict[str, Any]) -> None:
         connection.execute(text("UPDATE ledger_tree SET size = size - 5"))
     output = failed(invoke(scratch["env"], "audit", "verify"))
     assert "the tree's size was changed" in output
+
+
+def _auditor(installation: dict[str, Any]) -> dict[str, str]:
+    auditor = installation["demo"]["auditors"][0]
+    client = installation["app"].test_client()
+    answer = client.post("/oauth2/token", data={"grant_type": "client_credentials",
+                                                "scope": "audit:read"},
+                         headers={"Authorization": "Basic " + base64.b64encode(
+                             f"{auditor['client_id']}:{auditor['client_secret']}".encode()
+                         ).decode()})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
+
+
+@pytest.mark.parametrize("query", ["", "?service=kindergartens",
+                                   "?since=2026-01-01T00:00:00Z&until=2199-01-01T00:00:00Z"])
+def test_a_remote_auditor_verifies_what_the_api_exports(installation: dict[str, Any],
+                                                        tmp_path: Path, query: str) -> None:
+    """The remote audit path: GET /api/v1/audit/export, save it, serdika audit verify it."""
+    assert sequence_once(installation["broker"]) is not None
+    client = installation["app"].test_client()
+    response = client.get(f"/api/v1/audit/export{query}", headers=_auditor(installation))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/jsonl"
+    saved = tmp_path / "remote.jsonl"
+    saved.write_bytes(response.get_data())
+    lines = saved.read_text().splitlines()
+    assert json.loads(lines[-1])["type"] == "tree_head"
+    verified = offline("verify", str(saved))
+    assert verified.exit_code == 0, verified.output
+    assert verified.output.startswith("OK: ")
+
+
+def test_the_export_api_needs_an_auditor(installation: dict[str, Any]) -> None:
+    client = installation["app"].test_client()
+    assert client.get("/api/v1/audit/export").status_code == 401
