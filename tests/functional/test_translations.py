@@ -185,3 +185,21 @@ def test_durations_use_the_plural_forms(app: Any, locale: str, iso: str, said: s
 
     with app.test_request_context(headers={"Cookie": f"serdika_lang={locale}"}):
         assert human_duration(iso) == said
+
+
+@pytest.mark.parametrize("constraints", [
+    {"date_range": {"from": "2025-01-01", "to": "2026-12-31"}},
+    {"date_range": {"from": "2025-01-01"}}, {"date_range": {"to": "2026-12-31"}},
+])
+def test_a_sentence_ending_on_a_bulgarian_date_has_one_full_stop(app: Any,
+                                                                 constraints: Any) -> None:
+    """Long dates end with "г." in Bulgarian, which also ends the sentence: never "г.."."""
+    from wallet_ui.wording import limits_in_words
+
+    for locale in ("bg", "en"):
+        with app.test_request_context(headers={"Cookie": f"serdika_lang={locale}"}):
+            lines = limits_in_words(constraints)
+        assert lines
+        for line in lines:
+            assert ".." not in line, line
+            assert line.endswith("."), line
