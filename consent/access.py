@@ -2,7 +2,7 @@
 
 One call answers one read, ``GET /api/v1/data/<connector>/<resource>``::
 
-    token ──> AccessTokens.grant ──> evaluate (consent.decisions) ──> Sources.locate
+    token ──> AccessTokens.grant ──> Sources.locate ──> evaluate (consent.decisions)
           ──> resolve_read (consent.constraints) ──> ReadQuotas.take
           ──> open the national id (Keyring) ──> connector.fetch ──> enforce (connectors.limits)
           ──> ReadLedger.append (data:read)  ──> ReadResult
