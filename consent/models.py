@@ -328,3 +328,18 @@ class TreeHead(Base):
     timestamp: Mapped[int] = mapped_column(BigIntegerId)
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class AuthenticationFailure(Base):
+    """One failed authentication (a citizen's sign-in, a client's credentials), counted under
+    hashed keys of the account and the address (consent.failures); successes never count.
+
+    The table keeps the name it had when only the wallet counted failures.
+    """
+
+    __tablename__ = "wallet_sign_in_failures"
+    __table_args__ = (Index("ix_wallet_sign_in_failures_key_at", "key", "at"),)
+
+    id: Mapped[int_pk]
+    key: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

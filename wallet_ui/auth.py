@@ -2,79 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from flask import session as cookie
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from consent.accounts import authenticate
 from consent.crypto import token_hash
+from consent.failures import blocked, record_failure
 from consent.models import Subject
-from wallet_ui.models import SignInFailure, WalletSession
+from wallet_ui.models import WalletSession
 
 SESSION_LIFETIME = timedelta(hours=8)
-
-
-def _failure_keys(username: str, address: str) -> tuple[str, str, str]:
-    """The keys failures are counted under: the account, the address, and the pair."""
-    # Hashed, so the table holds no usernames or addresses in clear.
-    account = username.casefold().encode()
-    user = hashlib.sha256(b"user\x00" + account).hexdigest()[:40]
-    addr = hashlib.sha256(b"addr\x00" + address.encode()).hexdigest()[:40]
-    pair = hashlib.sha256(b"pair\x00" + account + b"\x00" + address.encode()).hexdigest()[:40]
-    return "u:" + user, "a:" + addr, "p:" + pair
-
-
-def sign_in_blocked(
-    session: Session,
-    username: str,
-    address: str,
-    *,
-    now: datetime,
-    window: int,
-    per_account: int,
-    per_address: int,
-) -> bool:
-    """Whether this address may not try this account now.
-
-    Only an address that has been failing is ever kept out, so no stranger can lock a citizen
-    out of their own wallet:
-
-    - ``per_account`` failures for the account from this address block the pair;
-    - ``per_address`` failures from the address, for any accounts, block the address;
-    - once the account has ``per_account`` failures from anywhere (a guess spread over many
-      addresses), every address that has failed for it once waits out the window: the guessing
-      slows to one try per address, while the citizen's own address, which has not failed,
-      signs in as always.
-    """
-    user_key, addr_key, pair_key = _failure_keys(username, address)
-    since = now - timedelta(seconds=window)
-    counts = dict(
-        session.execute(
-            select(SignInFailure.key, func.count())
-            .where(SignInFailure.key.in_((user_key, addr_key, pair_key)), SignInFailure.at > since)
-            .group_by(SignInFailure.key)
-        ).all()
-    )
-    pair, account = counts.get(pair_key, 0), counts.get(user_key, 0)
-    return (
-        pair >= per_account
-        or counts.get(addr_key, 0) >= per_address
-        or (account >= per_account and pair >= 1)
-    )
-
-
-def record_failure(
-    session: Session, username: str, address: str, *, now: datetime, window: int
-) -> None:
-    session.execute(
-        delete(SignInFailure).where(SignInFailure.at <= now - timedelta(seconds=window))
-    )
-    session.add_all([SignInFailure(key=key, at=now) for key in _failure_keys(username, address)])
 
 
 class SignIn(StrEnum):
@@ -98,7 +40,7 @@ def attempt_sign_in(
     per_address: int,
 ) -> SignIn:
     """Check the password, unless failures block it; sign in on success, count a failure."""
-    if sign_in_blocked(
+    if blocked(
         session,
         username,
         address,

@@ -1,10 +1,10 @@
-"""Wallet sign-in state: server-side sessions and counted sign-in failures."""
+"""Wallet sign-in state: server-side sessions (failures are counted in consent.failures)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import ForeignKey, LargeBinary
 from sqlalchemy.orm import Mapped, mapped_column
 
 from consent.models import Base
@@ -23,14 +23,3 @@ class WalletSession(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class SignInFailure(Base):
-    """One failed sign-in, counted per account and per address; successes are never counted."""
-
-    __tablename__ = "wallet_sign_in_failures"
-    __table_args__ = (Index("ix_wallet_sign_in_failures_key_at", "key", "at"),)
-
-    id: Mapped[int_pk]
-    key: Mapped[str] = mapped_column(String(80))
-    at: Mapped[datetime] = mapped_column(UTCDateTime())

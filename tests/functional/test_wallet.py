@@ -11,12 +11,12 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
+from consent.failures import failure_keys as _failure_keys
 from consent.lifecycle import record_decision
+from consent.models import AuthenticationFailure as SignInFailure
 from consent.models import Consent, ConsentStatus, LedgerEntry, Receipt, Service, Subject
 from consent.requests import AccessRequest, ScopeItem
 from tests.flows import CITIZEN_PASSWORD, Flow, create_citizen, csrf_token
-from wallet_ui.auth import _failure_keys
-from wallet_ui.models import SignInFailure
 
 PASSWORD = CITIZEN_PASSWORD
 REQUEST = AccessRequest("kindergarten_enrolment", "P90D", (
