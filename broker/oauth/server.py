@@ -11,10 +11,14 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Error,
     UnsupportedResponseTypeError,
 )
-from flask import Response
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from flask import Response, g
+from flask import request as flask_request
 
 from broker.oauth.errors import safe_description
 from broker.oauth.token_store import extend_refresh_tokens
+from consent.failures import blocked
+from consent.types import utcnow
 
 if TYPE_CHECKING:
     from broker.parts import Broker
@@ -28,6 +32,33 @@ AUTHENTICATION_HOWTO = {
     "private_key_jwt": "a signed client_assertion (RFC 7523)",
     "none": "client_id alone (a public client)",
 }
+
+
+class TooManyFailedAuthentications(InvalidClientError):  # type: ignore[misc]
+    """This address has failed too often to authenticate this client: it waits a while."""
+
+    status_code = 429
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(
+            description="Too many failed authentications of this client from this address; "
+            f"try again in {wait // 60} minutes."
+        )
+        self.wait = wait
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.wait))]
+
+
+def _presented_client(request: Any) -> str | None:
+    """The client a request claims to be, as the failure counter names it."""
+    try:
+        client_id, _ = extract_basic_authorization(request.headers)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not client_id or len(client_id) > 64 or not client_id.isprintable():
+        return None
+    return "client:" + client_id
 
 
 def _how_to_authenticate(methods: list[str]) -> str:
@@ -73,11 +104,28 @@ class AuthorizationServer(FlaskAuthorizationServer):
         extend_refresh_tokens(session, consent)
 
     def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
-        """Authlib's, but a client that sent no usable credentials is told how to, in words
-        (Authlib's description shows a Python list of method names)."""
+        """Authlib's, with failures counted and a guessing address slowed (consent.failures),
+        and a client that sent no usable credentials told how to, in words (Authlib's
+        description shows a Python list of method names)."""
+        account = _presented_client(request)
+        address = flask_request.remote_addr or "unknown"
+        settings = self.broker.settings
+        if account is not None and blocked(
+            self.broker.db.session,
+            account,
+            address,
+            now=utcnow(),
+            window=settings.sign_in_window_seconds,
+            per_account=settings.sign_in_max_failures_per_account,
+            per_address=settings.sign_in_max_failures_per_address,
+        ):
+            raise TooManyFailedAuthentications(settings.sign_in_window_seconds)
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
+            if account is not None:
+                # Written once the endpoint's own transaction is over (broker.oauth.wiring).
+                g.failed_client_authentication = (account, address)
             if str(error.description).startswith("The client cannot authenticate with methods"):
                 error.description = _how_to_authenticate(list(methods))
             raise

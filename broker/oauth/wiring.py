@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
-from flask import Flask, Response, json, request
+from flask import Flask, Response, g, json, request
 
 from broker.oauth.clients import client_secret_basic, query_client
 from broker.oauth.endpoints import IntrospectionEndpoint, RevocationEndpoint
@@ -25,6 +25,8 @@ from broker.oauth.metadata import metadata
 from broker.oauth.personal_data import ConsentDetails, PersonalData
 from broker.oauth.server import AuthorizationServer
 from broker.oauth.token_store import token_generator, token_saver
+from consent.failures import record_failure
+from consent.types import utcnow
 
 if TYPE_CHECKING:
     from broker.parts import Broker
@@ -102,6 +104,21 @@ def _register_routes(app: Flask, server: AuthorizationServer, document: str) -> 
     def jwks() -> Response:
         keys = {"keys": [server.broker.keys.public_jwk()]}
         return Response(json.dumps(keys), mimetype="application/jwk-set+json")
+
+    @app.after_request
+    def count_failed_client_authentication(response: Response) -> Response:
+        failed = g.pop("failed_client_authentication", None)
+        if failed is not None:
+            account, address = failed
+            with db.writing() as session:
+                record_failure(
+                    session,
+                    account,
+                    address,
+                    now=utcnow(),
+                    window=server.broker.settings.sign_in_window_seconds,
+                )
+        return response
 
     @app.errorhandler(OAuth2Error)
     def oauth_error(error: OAuth2Error) -> Response:

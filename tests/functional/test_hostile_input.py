@@ -8,6 +8,7 @@ ISO week dates, the basic date format).
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -182,3 +183,26 @@ def test_another_clients_replay_of_a_code_leaves_the_services_tokens_alone(clien
     assert flow.redeem(code).status_code == 400
     dead = client.get(PERSON, headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert dead.status_code == 401
+
+
+def _client_credentials(client: Any, service: dict[str, Any], secret: str, address: str) -> Any:
+    return client.post("/oauth2/token", data={"grant_type": "client_credentials",
+                                              "scope": "erasure:manage"},
+                       headers=basic(service["client_id"], secret),
+                       environ_overrides={"REMOTE_ADDR": address})
+
+
+def test_failed_client_authentications_slow_the_guessing_address_only(app, broker, demo):
+    client = app.test_client()
+    service = demo["services"][1]
+    guesser, own = f"198.18.{secrets.randbelow(250)}.1", f"198.19.{secrets.randbelow(250)}.1"
+    limit = broker.settings.sign_in_max_failures_per_account
+    statuses = [_client_credentials(client, service, "a guess", guesser).status_code
+                for _ in range(limit)]
+    assert statuses == [401] * limit
+    blocked = _client_credentials(client, service, service["client_secret"], guesser)
+    assert blocked.status_code == 429
+    assert blocked.get_json()["error"] == "invalid_client"
+    assert int(blocked.headers["Retry-After"]) == broker.settings.sign_in_window_seconds
+    # The service itself, from its own address, is never kept out.
+    assert _client_credentials(client, service, service["client_secret"], own).status_code == 200
