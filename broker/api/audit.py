@@ -59,6 +59,16 @@ def _int_arg(name: str, *, default: int | None = None, minimum: int = 0) -> int:
     return value
 
 
+def _text_arg(name: str, longest: int) -> str | None:
+    """A filter's value: printable text (PostgreSQL refuses NUL in text, which would be a 500)."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    if len(raw) > longest or not raw.isprintable():
+        raise BadArgument(f"'{name}' must be printable text of at most {longest} characters.")
+    return raw
+
+
 def _time_arg(name: str) -> datetime | None:
     raw = request.args.get(name)
     if not raw:
@@ -154,12 +164,12 @@ def entries() -> Response:
     if end < start:
         raise BadArgument("'end' must not be smaller than 'start'.")
     filters = []
-    if service := request.args.get("service"):
-        filters.append(LedgerEntry.service_client_id == service[:64])
-    if purpose := request.args.get("purpose"):
-        filters.append(LedgerEntry.purpose == purpose[:64])
-    if event := request.args.get("event"):
-        filters.append(LedgerEntry.event == event[:32])
+    if service := _text_arg("service", 64):
+        filters.append(LedgerEntry.service_client_id == service)
+    if purpose := _text_arg("purpose", 64):
+        filters.append(LedgerEntry.purpose == purpose)
+    if event := _text_arg("event", 32):
+        filters.append(LedgerEntry.event == event)
     if since := _time_arg("since"):
         filters.append(LedgerEntry.recorded_at >= since)
     if until := _time_arg("until"):
@@ -194,10 +204,7 @@ def export() -> Response:
     export --format jsonl`` writes it: a remote auditor saves it and runs ``serdika audit
     verify`` on it. ``since``, ``until`` and ``service`` filter it (each entry then carries its
     inclusion proof)."""
-    service = request.args.get("service") or None
-    if service is not None and not (len(service) <= 64 and service.isprintable()):
-        raise BadArgument("'service' must be a client id.")
-    filters = writers.ExportFilter(_time_arg("since"), _time_arg("until"), service)
+    filters = writers.ExportFilter(_time_arg("since"), _time_arg("until"), _text_arg("service", 64))
     broker = current_broker()
     head = current_head(broker)
     if head is None:

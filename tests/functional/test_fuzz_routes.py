@@ -120,3 +120,16 @@ def test_the_wallet_never_fails_on_its_parameters(citizen_client, path, query):
 def test_the_authorization_endpoint_never_fails_on_its_parameters(client, demo, query):
     flow = Flow(client, demo["services"][0], demo["citizens"][0])
     _never_500(client.get(flow.authorize_query(**query)))
+
+
+@pytest.mark.parametrize("value", ["\x00", "a\x00b", "9" * 30, "0001-01-01T00:00:00+14:00"])
+def test_every_parameter_of_every_route_refuses_the_values_that_broke_things(
+        client, auditor, reader, eraser, citizen_client, value):
+    """Hypothesis samples; these go to every route and parameter, on both backends, always."""
+    for path in API_ROUTES + SERVICE_ROUTES:
+        headers = auditor if "/audit/" in path else reader if "/data/" in path else eraser
+        for name in PARAMETERS:
+            _never_500(client.get(path, query_string={name: value}, headers=headers))
+    for path in WALLET_ROUTES:
+        for name in PARAMETERS:
+            _never_500(citizen_client.get(path, query_string={name: value}))
