@@ -104,30 +104,36 @@ class AuthorizationServer(FlaskAuthorizationServer):
         extend_refresh_tokens(session, consent)
 
     def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
-        """Authlib's, with failures counted and a guessing address slowed (consent.failures),
-        and a client that sent no usable credentials told how to, in words (Authlib's
-        description shows a Python list of method names)."""
-        account = _presented_client(request)
-        address = flask_request.remote_addr or "unknown"
-        settings = self.broker.settings
-        if account is not None and blocked(
-            self.broker.db.session,
-            account,
-            address,
-            now=utcnow(),
-            window=settings.sign_in_window_seconds,
-            per_account=settings.sign_in_max_failures_per_account,
-            per_address=settings.sign_in_max_failures_per_address,
-        ):
-            raise TooManyFailedAuthentications(settings.sign_in_window_seconds)
+        """Authlib's, with failures counted (consent.failures) and a client that sent no usable
+        credentials told how to, in words (Authlib's description shows a Python list).
+
+        Only a failure looks at the count: a client that authenticates is never slowed, and the
+        hot paths (introspection, the token endpoint) spend nothing on it. An address that keeps
+        failing gets 429 with ``Retry-After`` instead of 401; guessing a secret of 256 random
+        bits is hopeless anyway, what is refused is the stream of attempts.
+        """
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
-            if account is not None:
-                # Written once the endpoint's own transaction is over (broker.oauth.wiring).
-                g.failed_client_authentication = (account, address)
             if str(error.description).startswith("The client cannot authenticate with methods"):
                 error.description = _how_to_authenticate(list(methods))
+            account = _presented_client(request)
+            if account is None:
+                raise
+            address = flask_request.remote_addr or "unknown"
+            # Written once the endpoint's own transaction is over (broker.oauth.wiring).
+            g.failed_client_authentication = (account, address)
+            settings = self.broker.settings
+            if blocked(
+                self.broker.db.session,
+                account,
+                address,
+                now=utcnow(),
+                window=settings.sign_in_window_seconds,
+                per_account=settings.sign_in_max_failures_per_account,
+                per_address=settings.sign_in_max_failures_per_address,
+            ):
+                raise TooManyFailedAuthentications(settings.sign_in_window_seconds) from error
             raise
 
     def get_authorization_grant(self, request: Any) -> Any:

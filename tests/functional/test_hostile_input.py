@@ -200,9 +200,11 @@ def test_failed_client_authentications_slow_the_guessing_address_only(app, broke
     statuses = [_client_credentials(client, service, "a guess", guesser).status_code
                 for _ in range(limit)]
     assert statuses == [401] * limit
-    blocked = _client_credentials(client, service, service["client_secret"], guesser)
+    blocked = _client_credentials(client, service, "another guess", guesser)
     assert blocked.status_code == 429
     assert blocked.get_json()["error"] == "invalid_client"
     assert int(blocked.headers["Retry-After"]) == broker.settings.sign_in_window_seconds
-    # The service itself, from its own address, is never kept out.
+    # The service itself is never kept out, from its own address or any other.
     assert _client_credentials(client, service, service["client_secret"], own).status_code == 200
+    assert _client_credentials(client, service, service["client_secret"],
+                               guesser).status_code == 200
