@@ -12,7 +12,7 @@ from broker.guardians import Guardians
 from broker.keys import Keys
 from broker.own_data import OwnDataReader
 from connectors.registry import ConnectorRegistry
-from consent.access import ReadPorts
+from consent.access_ports import ReadPorts
 from consent.lifecycle import DomainContext
 
 EXTENSION = "serdika"

@@ -12,8 +12,9 @@ consent is written to the ledger as ``data:read_refused`` with its reason, so th
 it in their access history. Refusals of unusable tokens, and malformed requests, are not
 written: they name no consent, and would let anyone fill the ledger.
 
-The collaborators are small protocols (:class:`ReadPorts`); the broker implements them over its
-prepared statements (``broker.api.read_ports``), and tests may implement them in memory.
+The collaborators are small protocols (:mod:`consent.access_ports`); the broker implements
+them over its prepared statements (``broker.api.read_ports``), and tests may implement them in
+memory.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from commons.clock import city_zone
 from connectors.base import (
-    Connector,
     ConnectorError,
     Constraints,
     ResourceDescription,
@@ -36,6 +36,7 @@ from connectors.base import (
     SubjectRef,
 )
 from connectors.limits import enforce
+from consent.access_ports import ReadPorts, Source, TokenRefused
 from consent.constraints import (
     BadReadParameters,
     GrantedLimits,
@@ -43,7 +44,7 @@ from consent.constraints import (
     parse_read_parameters,
     resolve_read,
 )
-from consent.crypto import Keyring, open_national_id
+from consent.crypto import open_national_id
 from consent.decisions import ConsentState, Decision, Reason, evaluate
 from consent.ledger.entries import LedgerEvent
 from consent.types import utcnow
@@ -66,82 +67,6 @@ REFUSALS = {
 
 #: Retry-After for a connector that this node does not have (another node may).
 UNCONFIGURED_RETRY_AFTER = 30
-
-
-# --- the ports -------------------------------------------------------------------------------
-
-
-class TokenRefused(Exception):
-    """The access token cannot be used: absent, malformed, unknown, expired or revoked."""
-
-    def __init__(self, detail: str, missing: bool = False) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.missing = missing
-
-
-@dataclass(frozen=True)
-class AccessGrant:
-    """A live access token with its consent's state, as read in one statement."""
-
-    client_id: str
-    consent_id: str | None
-    consent: ConsentState | None
-    sealed_national_id: bytes | None
-
-
-class AccessTokens(Protocol):
-    def grant(self, token: str, now: datetime) -> AccessGrant:
-        """Return the live token's grant, or raise :class:`TokenRefused`."""
-
-
-class ReadQuotas(Protocol):
-    def take(
-        self,
-        consent_id: str,
-        connector: str,
-        resource: str,
-        max_reads: int,
-        period: timedelta,
-        now: datetime,
-    ) -> int | None:
-        """Count one read; None when it may go ahead, else seconds until one is allowed."""
-
-    def give_back(self, consent_id: str, connector: str, resource: str) -> None:
-        """Return the unit of a read that failed at the source."""
-
-
-class ReadLedger(Protocol):
-    def append(
-        self,
-        event: LedgerEvent,
-        *,
-        at: datetime,
-        consent_id: str,
-        service: str,
-        details: dict[str, Any],
-    ) -> int:
-        """Append one entry; return its index."""
-
-
-@dataclass(frozen=True)
-class Source:
-    connector: Connector
-    resource: ResourceDescription
-
-
-class Sources(Protocol):
-    def locate(self, connector: str, resource: str) -> Source | None:
-        """The connector serving ``resource`` on this node, or None."""
-
-
-@dataclass(frozen=True)
-class ReadPorts:
-    tokens: AccessTokens
-    quotas: ReadQuotas
-    ledger: ReadLedger
-    sources: Sources
-    keyring: Keyring
 
 
 # --- the request and its outcomes ------------------------------------------------------------

@@ -9,7 +9,7 @@ from broker.api.tokens import read_grant
 from broker.db import Database
 from broker.prepared import append_prepared, give_back_read, take_read
 from connectors.registry import ConnectorRegistry
-from consent.access import AccessGrant, ReadPorts, Source
+from consent.access_ports import AccessGrant, ReadPorts, Source
 from consent.crypto import Keyring
 from consent.ledger.entries import LedgerEvent
 

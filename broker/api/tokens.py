@@ -21,7 +21,7 @@ from broker.oauth.models import Token
 from broker.parts import current_broker
 from broker.prepared import Prepared
 from broker.problems import insufficient_scope, invalid_token, missing_token
-from consent.access import AccessGrant, TokenRefused
+from consent.access_ports import AccessGrant, TokenRefused
 from consent.crypto import token_hash
 from consent.decisions import STATE_COLUMNS, ConsentState
 from consent.models import Consent, Service, Subject

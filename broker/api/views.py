@@ -11,14 +11,8 @@ from flask import Blueprint, Response, json, request
 from broker.api.tokens import bearer_from
 from broker.parts import current_broker
 from broker.problems import insufficient_scope, invalid_token, missing_token, problem
-from consent.access import (
-    ReadRequest,
-    ReadResult,
-    Refusal,
-    RefusalKind,
-    TokenRefused,
-    read_personal_data,
-)
+from consent.access import ReadRequest, ReadResult, Refusal, RefusalKind, read_personal_data
+from consent.access_ports import TokenRefused
 from consent.types import utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -21,17 +21,8 @@ from connectors.base import (
     SubjectNotFound,
     SubjectRef,
 )
-from consent.access import (
-    AccessGrant,
-    ReadPorts,
-    ReadRequest,
-    ReadResult,
-    Refusal,
-    RefusalKind,
-    Source,
-    TokenRefused,
-    read_personal_data,
-)
+from consent.access import ReadRequest, ReadResult, Refusal, RefusalKind, read_personal_data
+from consent.access_ports import AccessGrant, ReadPorts, Source, TokenRefused
 from consent.crypto import Keyring, subject_context
 from consent.decisions import ConsentState
 from consent.models import ConsentStatus

@@ -1,0 +1,89 @@
+"""The ports of the data read (consent.access): what it needs from its host, as protocols.
+
+The broker implements them over its prepared statements (``broker.api.read_ports``); a test
+may implement them in memory (tests/unit/consent/test_access.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from connectors.base import Connector, ResourceDescription
+from consent.crypto import Keyring
+from consent.decisions import ConsentState
+from consent.ledger.entries import LedgerEvent
+
+
+class TokenRefused(Exception):
+    """The access token cannot be used: absent, malformed, unknown, expired or revoked."""
+
+    def __init__(self, detail: str, missing: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """A live access token with its consent's state, as read in one statement."""
+
+    client_id: str
+    consent_id: str | None
+    consent: ConsentState | None
+    sealed_national_id: bytes | None
+
+
+class AccessTokens(Protocol):
+    def grant(self, token: str, now: datetime) -> AccessGrant:
+        """Return the live token's grant, or raise :class:`TokenRefused`."""
+
+
+class ReadQuotas(Protocol):
+    def take(
+        self,
+        consent_id: str,
+        connector: str,
+        resource: str,
+        max_reads: int,
+        period: timedelta,
+        now: datetime,
+    ) -> int | None:
+        """Count one read; None when it may go ahead, else seconds until one is allowed."""
+
+    def give_back(self, consent_id: str, connector: str, resource: str) -> None:
+        """Return the unit of a read that failed at the source."""
+
+
+class ReadLedger(Protocol):
+    def append(
+        self,
+        event: LedgerEvent,
+        *,
+        at: datetime,
+        consent_id: str,
+        service: str,
+        details: dict[str, Any],
+    ) -> int:
+        """Append one entry; return its index."""
+
+
+@dataclass(frozen=True)
+class Source:
+    connector: Connector
+    resource: ResourceDescription
+
+
+class Sources(Protocol):
+    def locate(self, connector: str, resource: str) -> Source | None:
+        """The connector serving ``resource`` on this node, or None."""
+
+
+@dataclass(frozen=True)
+class ReadPorts:
+    tokens: AccessTokens
+    quotas: ReadQuotas
+    ledger: ReadLedger
+    sources: Sources
+    keyring: Keyring
