@@ -64,6 +64,10 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+#: The accessibility statement's contact until SERDIKA_ACCESSIBILITY_EMAIL names the city's.
+DEFAULT_ACCESSIBILITY_EMAIL = "accessibility@sofia.example"
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path
@@ -95,6 +99,8 @@ class Settings:
     tls_key_file: Path | None = None
     # Reverse proxies in front of the broker trusted for X-Forwarded-For/-Proto/-Host/-Port.
     trusted_proxies: int = 0
+    # Where citizens write about accessibility (the wallet's accessibility statement).
+    accessibility_email: str = DEFAULT_ACCESSIBILITY_EMAIL
 
     @property
     def is_sqlite(self) -> bool:
@@ -133,6 +139,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         tls_cert_file=_path(env.get("SERDIKA_TLS_CERT_FILE")),
         tls_key_file=_path(env.get("SERDIKA_TLS_KEY_FILE")),
         trusted_proxies=_hop_count(env.get("SERDIKA_TRUSTED_PROXIES", "0")),
+        accessibility_email=env.get("SERDIKA_ACCESSIBILITY_EMAIL", "").strip()
+        or DEFAULT_ACCESSIBILITY_EMAIL,
     )
     settings = settings.with_overrides(overrides)
     if settings.civil_registry_url:

@@ -6,7 +6,12 @@ from typing import Any
 
 from flask import Response, json
 
-PROBLEM_TYPE_BASE = "https://serdika.example/problems/"
+from broker.parts import current_broker
+
+
+def problem_type(code: str) -> str:
+    """The URI naming a problem type: under this broker's public address (SERDIKA_ISSUER)."""
+    return f"{current_broker().settings.issuer}/problems/{code}"
 
 
 def problem(
@@ -20,7 +25,7 @@ def problem(
 ) -> Response:
     """Return an ``application/problem+json`` response; ``code`` names the problem type."""
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code if code else "about:blank",
+        "type": problem_type(code) if code else "about:blank",
         "title": title,
         "status": status,
     }

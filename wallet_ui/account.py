@@ -38,7 +38,6 @@ from wallet_ui.ports import wallet_parts
 from wallet_ui.signed_in import current_citizen, show_as_signed_in, signed_in
 
 STATEMENT_DATE = date(2026, 11, 26)
-ACCESSIBILITY_CONTACT = {"bg": "достъпност@sofia.example", "en": "accessibility@sofia.example"}
 
 
 @bp.get("/wallet/account")
@@ -130,5 +129,5 @@ def accessibility() -> Response | str:
     return render_template(
         "wallet/accessibility.html",
         statement_date=format_date(STATEMENT_DATE, "long"),
-        contact=ACCESSIBILITY_CONTACT,
+        contact=wallet_parts().settings.accessibility_email,
     )

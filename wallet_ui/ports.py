@@ -59,10 +59,13 @@ class Keys(Protocol):
 
 
 class Settings(Protocol):
-    """The settings the wallet reads: the public URL and the sign-in failure limits."""
+    """The settings the wallet reads: the public URL, the sign-in failure limits, and where
+    citizens write about accessibility."""
 
     @property
     def issuer(self) -> str: ...
+    @property
+    def accessibility_email(self) -> str: ...
     @property
     def sign_in_window_seconds(self) -> int: ...
     @property

@@ -38,7 +38,8 @@ def _problem(response: Any, status: int, error: str | None = None) -> dict[str, 
     assert body["type"]
     if error is not None:
         assert body["error"] == error
-        assert body["type"].endswith("/" + error)
+        # Problem types live under the configured issuer (SERDIKA_ISSUER), not a placeholder.
+        assert body["type"] == "http://localhost/problems/" + error
     assert "Traceback" not in response.get_data(as_text=True)
     return body
 

@@ -90,7 +90,7 @@ def _refused(status: int, title: str, detail: str, error: str, challenge: str,
     pinned = {"Content-Type": "application/problem+json", "Cache-Control": "no-store",
               "WWW-Authenticate": challenge, **headers}
     return {"status": status, "headers": pinned,
-            "body": {"type": f"https://serdika.example/problems/{error}", "title": title,
+            "body": {"type": f"http://localhost/problems/{error}", "title": title,
                      "status": status, "detail": detail, "error": error},
             "ledger": ledger}
 
@@ -142,7 +142,7 @@ def test_no_token(client, broker):
         "status": 401,
         "headers": {"Content-Type": "application/problem+json", "Cache-Control": "no-store",
                     "WWW-Authenticate": 'Bearer realm="serdika"'},
-        "body": {"type": "https://serdika.example/problems/invalid_token",
+        "body": {"type": "http://localhost/problems/invalid_token",
                  "title": "Authentication required",
                  "status": 401, "detail": "Send an access token as 'Authorization: Bearer'.",
                  "error": "invalid_token"},
@@ -172,7 +172,7 @@ def test_a_malformed_fields_parameter(client, broker, tokens):
     assert _read(client, broker, PERSON + "?fields=a,,b", tokens["access_token"]) == {
         "status": 400,
         "headers": {"Content-Type": "application/problem+json", "Cache-Control": "no-store"},
-        "body": {"type": "https://serdika.example/problems/invalid_request",
+        "body": {"type": "http://localhost/problems/invalid_request",
                  "title": "Bad 'fields' parameter", "status": 400,
                  "detail": "Give field names separated by commas, such as fields=a,b.",
                  "error": "invalid_request"},
@@ -232,7 +232,7 @@ def test_a_citizen_the_source_does_not_know(client, broker, demo):
     assert outcome == {
         "status": 404,
         "headers": {"Content-Type": "application/problem+json", "Cache-Control": "no-store"},
-        "body": {"type": "https://serdika.example/problems/source_error",
+        "body": {"type": "http://localhost/problems/source_error",
                  "title": "No record at the source", "status": 404,
                  "detail": "no person with this national id",
                  "error": "source_error"},
@@ -351,7 +351,7 @@ def test_a_read_beyond_the_frequency(own_source, broker, demo):
         "status": 429,
         "headers": {"Content-Type": "application/problem+json", "Cache-Control": "no-store",
                     "Retry-After": wait},
-        "body": {"type": "https://serdika.example/problems/too_many_reads",
+        "body": {"type": "http://localhost/problems/too_many_reads",
                  "title": "Too many reads", "status": 429, "detail": detail,
                  "error": "too_many_reads"},
         "ledger": [_bills_refusal("frequency_exceeded")],
@@ -374,7 +374,7 @@ def test_a_source_that_fails(own_source, broker, demo, failure, status, title, h
         "status": status,
         "headers": {"Content-Type": "application/problem+json", "Cache-Control": "no-store",
                     **headers},
-        "body": {"type": "https://serdika.example/problems/source_error", "title": title,
+        "body": {"type": "http://localhost/problems/source_error", "title": title,
                  "status": status, "detail": str(failure), "error": "source_error"},
         "ledger": [_bills_refusal(f"source:{type(failure).__name__}")],
     }
@@ -390,7 +390,7 @@ def test_a_connector_this_node_lacks(own_source, client, broker, demo):
         "status": 503,
         "headers": {"Content-Type": "application/problem+json", "Cache-Control": "no-store",
                     "Retry-After": "30"},
-        "body": {"type": "https://serdika.example/problems/source_error",
+        "body": {"type": "http://localhost/problems/source_error",
                  "title": "Data source unavailable", "status": 503, "detail": detail,
                  "error": "source_error"},
         "ledger": [_bills_refusal("source:SourceUnavailable")],

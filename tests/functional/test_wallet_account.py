@@ -185,7 +185,7 @@ def test_erasure_withdraws_consents_and_ends_the_account(
 
 
 @pytest.mark.parametrize("lang, words", [
-    ("bg", ["достъпност@sofia.example", "EN 301 549", "WCAG 2.1"]),
+    ("bg", ["accessibility@sofia.example", "EN 301 549", "WCAG 2.1"]),
     ("en", ["Accessibility statement", "accessibility@sofia.example",
             "State e-Government Agency", "Държавна агенция „Електронно управление“",
             "EN 301 549", "WCAG 2.1", "November 26, 2026"]),
@@ -201,3 +201,26 @@ def test_the_accessibility_statement_needs_no_sign_in(client: Any, lang: str,
         assert word in html
     assert "Commission for Personal Data Protection" not in html
     assert 'href="/wallet/accessibility"' in html  # the footer link
+
+
+def test_the_accessibility_contact_is_configured(app: Any, client: Any) -> None:
+    """SERDIKA_ACCESSIBILITY_EMAIL is the statement's contact, in every language."""
+    from dataclasses import replace
+
+    from broker.config import load_settings
+    from wallet_ui.ports import EXTENSION
+
+    assert load_settings(env={}).accessibility_email == "accessibility@sofia.example"
+    configured = load_settings(env={"SERDIKA_ACCESSIBILITY_EMAIL": " access@city.example "})
+    assert configured.accessibility_email == "access@city.example"
+    parts = app.extensions[EXTENSION]
+    app.extensions[EXTENSION] = replace(
+        parts, settings=replace(parts.settings, accessibility_email="access@city.example"))
+    try:
+        for lang in ("bg", "en"):
+            client.set_cookie("serdika_lang", lang)
+            html = client.get("/wallet/accessibility").get_data(as_text=True)
+            assert 'href="mailto:access@city.example"' in html
+            assert "sofia.example" not in html
+    finally:
+        app.extensions[EXTENSION] = parts
