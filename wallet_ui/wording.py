@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import isodate
@@ -9,7 +11,7 @@ from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 
 from consent.constraints import GrantedLimits
-from consent.models import ConsentStatus
+from consent.models import Consent, ConsentStatus
 from wallet_ui.blueprint import bp
 from wallet_ui.locale import current_locale
 from wallet_ui.ports import wallet_parts
@@ -27,6 +29,33 @@ def status_label(status: str) -> str:
         ConsentStatus.EXPIRED: _("Expired"),
     }
     return labels.get(status, status)
+
+
+@bp.app_template_global()
+def ended_in_words(consent: Consent, status: str) -> str:
+    """Say how and when a consent of the history ended (a date on the city's calendar)."""
+    sayings: dict[str, tuple[Callable[..., str], datetime | None]] = {
+        ConsentStatus.REVOKED: (
+            lambda **date: _("Withdrawn by you on %(date)s", **date),
+            consent.revoked_at,
+        ),
+        ConsentStatus.EXPIRED: (
+            lambda **date: _("Expired on %(date)s", **date),
+            consent.expires_at,
+        ),
+        ConsentStatus.DENIED: (
+            lambda **date: _("Refused by you on %(date)s", **date),
+            consent.decided_at,
+        ),
+        ConsentStatus.REQUESTED: (
+            lambda **date: _("Waiting for your answer since %(date)s", **date),
+            consent.requested_at,
+        ),
+    }
+    say, when = sayings.get(status, (None, None))
+    if say is None or when is None:
+        return status_label(status)
+    return say(date=format_date(when, "long"))
 
 
 @bp.app_template_filter("human_duration")

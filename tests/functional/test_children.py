@@ -306,6 +306,19 @@ def test_both_parents_see_the_childs_consent_under_the_child(app, broker, demo, 
         assert _consent(broker, consent_id).status == status
 
 
+def test_the_childs_consents_come_right_after_the_parents_own(app, broker, demo, household):
+    """A parent reads their children's consents before the history of ended ones."""
+    consent_id = _decide_for_child(Flow(_client(app), _service(demo), household.parents[0]),
+                                   broker, household)["consent_id"]
+    client = _client(app)
+    Flow(client, _service(demo), household.parents[0]).sign_in()
+    home = client.get("/wallet/").get_data(as_text=True)
+    active, child, history = (home.index('id="active-title"'),
+                              home.index(f'/wallet/consents/{consent_id}"'),
+                              home.index('id="history-title"'))
+    assert active < child < history
+
+
 def test_the_childs_consents_are_not_in_a_strangers_wallet(app, broker, demo, household):
     consent_id = _decide_for_child(Flow(_client(app), _service(demo), household.parents[0]),
                                    broker, household)["consent_id"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from consent.failures import failure_keys as _failure_keys
 from consent.lifecycle import record_decision
@@ -263,6 +263,36 @@ def test_home_lists_active_consents_and_history(en_client, broker, citizen):
     assert f"/wallet/consents/{denied}" in history_part
     assert "Refused by you" in history_part
     assert "Expires in 90 days" in active_part  # P90D, given a moment ago
+
+
+def _ended(broker: Any, consent_id: str, **values: Any) -> None:
+    with broker.db.sessions() as session, broker.db.writing(session):
+        session.execute(update(Consent).where(Consent.id == consent_id).values(**values))
+
+
+@pytest.mark.parametrize("lang, words", [
+    ("en", ["Withdrawn by you on March 29, 2026", "Expired on February 1, 2026",
+            "Refused by you on January 15, 2026"]),
+    ("bg", ["Оттеглено от Вас на 29 март 2026 г.", "Изтекло на 1 февруари 2026 г.",
+            "Отказано от Вас на 15 януари 2026 г."]),
+])
+def test_the_history_says_when_each_consent_ended(client, broker, citizen, lang, words):
+    """Each ended consent says when it ended, in the citizen's language, on Sofia's calendar."""
+    withdrawn, expired, refused = grant(broker, citizen), grant(broker, citizen), \
+        grant(broker, citizen, allow=False)
+    # 22:30 UTC on 28 March is half past midnight on 29 March in Sofia.
+    _ended(broker, withdrawn, status=ConsentStatus.REVOKED,
+           revoked_at=datetime(2026, 3, 28, 22, 30, tzinfo=UTC))
+    _ended(broker, expired, status=ConsentStatus.EXPIRED,
+           expires_at=datetime(2026, 2, 1, 9, 0, tzinfo=UTC))
+    _ended(broker, refused, decided_at=datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
+    client.set_cookie("serdika_lang", lang)
+    signed_in(client, citizen)
+    html = client.get("/wallet/").get_data(as_text=True)
+    history = html.split('id="history-title"')[1]
+    for consent_id, word in zip((withdrawn, expired, refused), words, strict=True):
+        row = history.split(f"/wallet/consents/{consent_id}")[1].split("</tr>")[0]
+        assert word in row.replace("\u202f", " ").replace("\xa0", " "), row
 
 
 def test_consent_page_and_receipt(en_client, broker, citizen):
