@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from commons.prepared import Prepared
 from consent import quotas
+from consent.decisions import LOCK_STATE, ConsentState, Decision
 from consent.ledger import entries as ledger
 
 if TYPE_CHECKING:
     from broker.db import Database
 
-__all__ = ["Prepared", "append_prepared", "give_back_read", "take_read"]
+__all__ = ["Prepared", "append_prepared", "append_read", "give_back_read", "take_read"]
 
 
 _BUMP_HEAD = Prepared(ledger.BUMP_HEAD)
 _INSERT_ENTRY = Prepared(ledger.INSERT_ENTRY)
+_LOCK_STATE = Prepared(LOCK_STATE)
 
 
 def append_prepared(db: Database, event: ledger.LedgerEvent, *, at: datetime, **entry: Any) -> int:
@@ -26,10 +29,38 @@ def append_prepared(db: Database, event: ledger.LedgerEvent, *, at: datetime, **
     DBAPI statements.
     """
     with db.raw_writing() as connection:
-        index: int = _BUMP_HEAD.scalar(connection, db.dialect) - 1
-        _INSERT_ENTRY.execute(
-            connection, db.dialect, **ledger.entry_row(index, event, at=at, **entry)
-        )
+        return _append(connection, db, event, at, entry)
+
+
+def append_read(
+    db: Database,
+    consent_id: str,
+    decide: Callable[[ConsentState | None], Decision],
+    *,
+    at: datetime,
+    **entry: Any,
+) -> Decision:
+    """Decide on the consent under its row lock and append ``data:read`` if allowed, in one
+    transaction (the contract is :meth:`consent.access_ports.ReadLedger.append_read`)."""
+    with db.raw_writing() as connection:
+        row = _LOCK_STATE.one_or_none(connection, db.dialect, consent_id=consent_id)
+        decision = decide(ConsentState(*row) if row is not None else None)
+        if decision.allowed:
+            _append(
+                connection,
+                db,
+                ledger.LedgerEvent.DATA_READ,
+                at,
+                {"consent_id": consent_id, **entry},
+            )
+    return decision
+
+
+def _append(
+    connection: Any, db: Database, event: ledger.LedgerEvent, at: datetime, entry: dict[str, Any]
+) -> int:
+    index: int = _BUMP_HEAD.scalar(connection, db.dialect) - 1
+    _INSERT_ENTRY.execute(connection, db.dialect, **ledger.entry_row(index, event, at=at, **entry))
     return index
 
 

@@ -5,7 +5,8 @@ One call answers one read, ``GET /api/v1/data/<connector>/<resource>``::
     token ──> AccessTokens.grant ──> Sources.locate ──> evaluate (consent.decisions)
           ──> resolve_read (consent.constraints) ──> ReadQuotas.take
           ──> open the national id (Keyring) ──> connector.fetch ──> enforce (connectors.limits)
-          ──> ReadLedger.append (data:read)  ──> ReadResult
+          ──> ReadLedger.append_read (decide again under the consent's row lock, and
+              append data:read in that transaction)  ──> ReadResult
 
 Every step that refuses returns a :class:`Refusal`; a refusal that can be tied to a live
 consent is written to the ledger as ``data:read_refused`` with its reason, so the citizen sees
@@ -168,13 +169,14 @@ def read_personal_data(
     read = _Read(ports, request, grant.client_id, decision, now, source, known_fields)
     if not decision.allowed:
         read.record_refusal(decision.reason, fields)
-        kind = (
-            RefusalKind.INVALID_TOKEN
-            if decision.reason.ends_consent
-            else RefusalKind.INSUFFICIENT_SCOPE
-        )
-        return Refusal(kind, REFUSALS[decision.reason])
+        return _refused(decision.reason)
     return read.go(grant.sealed_national_id)
+
+
+def _refused(reason: Reason) -> Refusal:
+    """The service's answer to a refusal of the decision."""
+    kind = RefusalKind.INVALID_TOKEN if reason.ends_consent else RefusalKind.INSUFFICIENT_SCOPE
+    return Refusal(kind, REFUSALS[reason])
 
 
 def _known_fields(
@@ -260,15 +262,33 @@ class _Read:
         except ConnectorError as error:
             return self._source_failed(error, limits)
         window = _window(constraints)
-        self.ports.ledger.append(
-            LedgerEvent.DATA_READ,
+        # The source may take seconds: decide again, as the consent now stands, in the
+        # transaction that records the read (docs/architecture.md, "The path of a data read").
+        final = self.ports.ledger.append_read(
+            self.state.id,
+            self._decide_again,
             at=self.now,
-            consent_id=self.state.id,
             service=self.state.client_id,
             details={**self._what(fields), **window},
         )
+        if not final.allowed:
+            if limits.frequency is not None:
+                self.ports.quotas.give_back(self.state.id, request.connector, request.resource)
+            self.record_refusal(final.reason, fields)
+            return _refused(final.reason)
         return ReadResult(
             self.state.id, self.state.subject_pairwise, request.resource, data, window
+        )
+
+    def _decide_again(self, state: ConsentState | None) -> Decision:
+        """The decision on exactly the fields read, against the consent's current state."""
+        return evaluate(
+            state,
+            client_id=self.client_id,
+            now=self.now,
+            connector=self.request.connector,
+            resource=self.request.resource,
+            fields=self.decision.fields,
         )
 
     def _constraints(

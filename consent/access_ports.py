@@ -6,13 +6,14 @@ may implement them in memory (tests/unit/consent/test_access.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from connectors.base import Connector, ResourceDescription
 from consent.crypto import Keyring
-from consent.decisions import ConsentState
+from consent.decisions import ConsentState, Decision
 from consent.ledger.entries import LedgerEvent
 
 
@@ -67,6 +68,25 @@ class ReadLedger(Protocol):
         details: dict[str, Any],
     ) -> int:
         """Append one entry; return its index."""
+
+    def append_read(
+        self,
+        consent_id: str,
+        decide: Callable[[ConsentState | None], Decision],
+        *,
+        at: datetime,
+        service: str,
+        details: dict[str, Any],
+    ) -> Decision:
+        """Decide again on the consent as it now stands and, only if that allows the read,
+        append its ``data:read`` entry: both in one write transaction, under the consent's row
+        lock (``consent.decisions.LOCK_STATE``). Return the decision.
+
+        A withdrawal, pause or expiry changes the consent's row before it appends its own entry
+        (``consent.lifecycle.transition``), so a read's entry either precedes that entry, with
+        the consent in force, or the read is refused: by index, no read follows the end of its
+        consent.
+        """
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,15 @@ def erase_subject(
     if subject.erased_at is not None:
         return 0
     pseudonym = ledger_pseudonym(subject_key(context.keyring, subject))
+    # Every consent row this transaction changes is locked before it appends anything, the
+    # order a data read's final decision takes them too (consent rows, then the ledger's
+    # head): taken the other way round the two would deadlock on PostgreSQL.
+    session.execute(
+        select(Consent.id)
+        .where(Consent.subject_id == subject.id)
+        .order_by(Consent.id)
+        .with_for_update()
+    )
     active = session.scalars(
         select(Consent).where(
             Consent.subject_id == subject.id,

@@ -89,6 +89,12 @@ LOAD_STATE = (
 )
 
 
+#: The same read under the consent's row lock (``FOR SHARE`` on PostgreSQL; SQLite's writer
+#: queue serialises writes anyway): a data read's final decision and its ledger entry are made
+#: under it, so no withdrawal, pause or expiry, which change the row first, can fall between.
+LOCK_STATE = LOAD_STATE.with_for_update(read=True, of=Consent)
+
+
 def load_consent_state(session: Session, consent_id: str) -> ConsentState | None:
     """Read one consent's live state by primary key (a prepared Core statement)."""
     row = session.connection().execute(LOAD_STATE, {"consent_id": consent_id}).one_or_none()

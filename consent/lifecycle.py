@@ -285,6 +285,9 @@ def expire_due_consents(session: Session, *, now: datetime, batch: int = 500) ->
             .where(Consent.status.in_((S.ACTIVE, S.PAUSED)), Consent.expires_at <= now)
             .order_by(Consent.expires_at)
             .limit(batch)
+            # Locked before the first append: consent rows, then the ledger's head, as a data
+            # read's final decision takes them (consent.decisions.LOCK_STATE).
+            .with_for_update()
         ).all()
         for consent in due:
             transition(session, consent, S.EXPIRED, at=consent.expires_at or now)

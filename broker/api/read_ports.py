@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from broker.api.tokens import read_grant
 from broker.db import Database
-from broker.prepared import append_prepared, give_back_read, take_read
+from broker.prepared import append_prepared, append_read, give_back_read, take_read
 from connectors.registry import ConnectorRegistry
 from consent.access_ports import AccessGrant, ReadPorts, Source
 from consent.crypto import Keyring
+from consent.decisions import ConsentState, Decision
 from consent.ledger.entries import LedgerEvent
 
 
@@ -57,6 +59,17 @@ class PreparedLedger:
         return append_prepared(
             self._db, event, at=at, consent_id=consent_id, service=service, details=details
         )
+
+    def append_read(
+        self,
+        consent_id: str,
+        decide: Callable[[ConsentState | None], Decision],
+        *,
+        at: datetime,
+        service: str,
+        details: dict[str, Any],
+    ) -> Decision:
+        return append_read(self._db, consent_id, decide, at=at, service=service, details=details)
 
 
 class RegistrySources:

@@ -7,7 +7,7 @@ ports a test can look inside.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from connectors.base import (
 from consent.access import ReadRequest, ReadResult, Refusal, RefusalKind, read_personal_data
 from consent.access_ports import AccessGrant, ReadPorts, Source, TokenRefused
 from consent.crypto import Keyring, subject_context
-from consent.decisions import ConsentState
+from consent.decisions import ConsentState, Decision
 from consent.models import ConsentStatus
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -43,6 +43,8 @@ class Registry:
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.failure: Exception | None = None
+        #: Runs while the source answers, as a citizen acting at that moment would.
+        self.meanwhile: Callable[[], None] | None = None
 
     def describe(self) -> Any:
         raise NotImplementedError
@@ -50,6 +52,8 @@ class Registry:
     def fetch(self, subject: SubjectRef, resource: str, fields: Collection[str],
               constraints: Constraints | None = None) -> dict[str, Any]:
         self.asked.append(subject.national_id)
+        if self.meanwhile is not None:
+            self.meanwhile()
         if self.failure is not None:
             raise self.failure
         return {name: f"<{name}>" for name in fields}
@@ -66,6 +70,8 @@ class Ports:
     returned: list[str] = field(default_factory=list)
     wait: int | None = None
     registry: Registry = field(default_factory=Registry)
+    #: The consent as it stands when the read is recorded; None: as the token found it.
+    current: ConsentState | None = None
 
     def grant(self, token: str, now: datetime) -> AccessGrant:
         if token not in self.grants:
@@ -84,6 +90,14 @@ class Ports:
                details: dict[str, Any]) -> int:
         self.entries.append((str(event), details))
         return len(self.entries) - 1
+
+    def append_read(self, consent_id: str, decide: Callable[[ConsentState | None], Decision],
+                    *, at: datetime, service: str, details: dict[str, Any]) -> Decision:
+        decision = decide(self.current or self.grants["token"].consent)
+        if decision.allowed:
+            self.append("data:read", at=at, consent_id=consent_id, service=service,
+                        details=details)
+        return decision
 
     def locate(self, connector: str, resource: str) -> Source | None:
         if (connector, resource) != ("registry", "person"):
@@ -222,3 +236,28 @@ def test_a_path_neither_the_catalogue_nor_the_consent_names_writes_nothing(ports
 def test_field_names_outside_the_catalogue_never_reach_the_ledger(ports):
     _read(ports, fields="national_id,maria_ivanova")
     assert ports.entries[0][1]["fields"] == ["national_id"]
+
+
+@pytest.mark.parametrize(("meanwhile", "kind", "reason"), [
+    ({"status": ConsentStatus.REVOKED}, RefusalKind.INVALID_TOKEN, "revoked"),
+    ({"status": ConsentStatus.PAUSED}, RefusalKind.INSUFFICIENT_SCOPE, "paused"),
+    ({"item": {"fields": ["given_name"]}}, RefusalKind.INSUFFICIENT_SCOPE, "field_not_granted"),
+])
+def test_a_consent_changed_while_the_source_answers_gets_nothing(ports, meanwhile, kind,
+                                                                  reason):
+    ports.registry.meanwhile = lambda: setattr(ports, "current", _consent(**meanwhile))
+    result = _read(ports)
+    assert isinstance(result, Refusal) and result.kind == kind
+    assert [event for event, _ in ports.entries] == ["data:read_refused"]
+    assert ports.entries[0][1]["reason"] == reason
+
+
+def test_a_read_refused_at_the_end_gives_its_frequency_unit_back(ports):
+    frequency = {"frequency": {"max_reads": 1, "per": "P1D"}}
+    ports.grants["token"] = AccessGrant("kindergartens", "cns_1",
+                                        _consent(item={"constraints": frequency}),
+                                        ports.grants["token"].sealed_national_id)
+    ports.registry.meanwhile = lambda: setattr(
+        ports, "current", _consent(status=ConsentStatus.REVOKED, item={"constraints": frequency}))
+    assert isinstance(_read(ports), Refusal)
+    assert ports.taken == ["cns_1"] and ports.returned == ["cns_1"]
