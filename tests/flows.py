@@ -81,14 +81,20 @@ class Flow:
         assert response.status_code == 302, response.get_data(as_text=True)
 
     def decide(self, decision: str = "allow", fields: list[str] | None = None,
-               **overrides: Any) -> dict[str, list[str]]:
-        """Sign in, show the consent page, answer it; return the redirect's query."""
+               whose: str = "me", **overrides: Any) -> dict[str, list[str]]:
+        """Sign in, show the consent page, answer it; return the redirect's query.
+
+        A parent is asked whose data it is (nobody is chosen for them): ``whose`` answers,
+        the citizen themself by default.
+        """
         self.sign_in()
         url = self.authorize_query(**overrides)
         page = self.client.get(url)
         assert page.status_code == 200, page.get_data(as_text=True)
         form: dict[str, Any] = {"csrf_token": csrf_token(page.get_data(as_text=True)),
                                 "decision": decision}
+        if 'name="subject"' in page.get_data(as_text=True):
+            form["subject"] = whose
         if fields is not None:
             form["fields"] = fields
         else:

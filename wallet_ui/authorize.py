@@ -3,9 +3,11 @@
 ``GET /oauth2/authorize`` validates the request (the authorization server), signs the
 citizen in first when needed, and shows one page: who asks, for what purpose and legal
 basis, which fields from which source, for how long; optional fields can be unticked, and a
-parent chooses whose data it is about. The form posts ``decision=allow`` or ``decision=deny``
-(with the ticked ``fields`` and the ``subject``); :func:`consent.answers.answer_request`
-records the answer and the server sends the browser back to the service.
+parent chooses whose data it is about (nobody is chosen for them: an "allow" without a choice
+shows the page again, saying so, with the ticks kept). The form posts ``decision=allow`` or
+``decision=deny`` (with the ticked ``fields`` and the ``subject``);
+:func:`consent.answers.answer_request` records the answer and the server sends the browser
+back to the service.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from consent.notifications import notice_request
 from consent.requests import GrantedSubject
 from consent.types import utcnow
 from wallet_ui.blueprint import bp
-from wallet_ui.children import request_choice, ward_chosen
+from wallet_ui.children import RequestChoice, request_choice, ward_chosen
 from wallet_ui.errors import error_page
 from wallet_ui.ports import ConsentGrant, wallet_parts
 from wallet_ui.signed_in import signed_in
@@ -59,6 +61,19 @@ def _authorization_error(error: OAuth2Error) -> Response:
 
 @signed_in
 def _consent_page(subject: Subject, grant: ConsentGrant) -> Response:
+    return _request_page(subject, grant, request_choice(subject, utcnow()))
+
+
+def _request_page(
+    subject: Subject,
+    grant: ConsentGrant,
+    choice: RequestChoice,
+    *,
+    ticked: list[str] | None = None,
+    whose_missing: bool = False,
+) -> Response:
+    """The request page; shown again (400) with ``whose_missing`` when an "allow" did not say
+    whose data it is about, with the fields ``ticked`` as they were sent."""
     parts = wallet_parts()
     service = grant.client.service
     access_request = grant.request.access_request
@@ -86,11 +101,15 @@ def _consent_page(subject: Subject, grant: ConsentGrant) -> Response:
             items=items,
             duration=access_request.duration,
             action=request.full_path.rstrip("?"),
-            choice=request_choice(subject, utcnow()),
-        )
+            choice=choice,
+            ticked=ticked,
+            whose_missing=whose_missing,
+        ),
+        400 if whose_missing else 200,
     )
     response.headers["X-Serdika-Form-Action"] = _origin(grant.redirect_uri)
-    _notice(subject, service.client_id)
+    if not whose_missing:
+        _notice(subject, service.client_id)
     return response
 
 
@@ -99,13 +118,20 @@ def _answer(subject: Subject, grant: ConsentGrant) -> Response:
     decision = request.form.get("decision")
     if decision not in ("allow", "deny"):
         return error_page(400, _("Please choose to allow or to deny the request."))
+    chosen = request.form.get("subject")
+    if decision == "allow" and not chosen:
+        # A parent says whose data it is: nobody is chosen for them (wallet_ui.children).
+        choice = request_choice(subject, utcnow())
+        if choice.children:
+            ticked = request.form.getlist("fields")
+            return _request_page(subject, grant, choice, ticked=ticked, whose_missing=True)
     parts = wallet_parts()
     try:
         answer = Answer(
             allow=decision == "allow",
             ticked=request.form.getlist("fields"),
             # The citizen themself, or a minor child they answer for (wallet_ui.children).
-            ward_id=ward_chosen(request.form.get("subject")),
+            ward_id=ward_chosen(chosen),
         )
         with parts.db.writing() as writer:
             recorded = answer_request(

@@ -181,11 +181,19 @@ def allow(page: Any, service: Service, citizen: dict[str, Any], untick: tuple[st
     page.goto(request_url(service))
     if not signed_in:
         sign_in(page, citizen)
+    choose_me(page)
     for name in untick:
         page.uncheck(f"input[name=fields][value='civil_registry.person.{name}']")
     location = answer(page, lambda: page.click("button[name=decision][value=allow]"))
     token = service.fetch_token(service.code_from(location))
     return str(token["consent_id"])
+
+
+def choose_me(page: Any) -> None:
+    """A parent is asked whose data a request is about, nobody chosen for them: choose
+    themself (a citizen without children is not asked)."""
+    if page.locator("input[type=radio][name=subject]").count():
+        page.check("#subject-me")
 
 
 def answer(page: Any, act: Callable[[], None]) -> str:

@@ -29,7 +29,9 @@ def test_the_parent_picks_the_child_and_allows(new_page: Callable[..., Any], ser
     assert "/oauth2/authorize" in page.url
     choice = page.locator(CHOICE)
     assert choice.locator("legend").inner_text() == "Whose data is this request about?"
-    assert page.is_checked("#subject-me"), "the citizen themself by default"
+    radios = page.locator("input[type=radio][name=subject]")
+    assert not any(radios.nth(i).is_checked() for i in range(radios.count())), \
+        "nobody is chosen for the parent"
     child = choice.get_by_label(CHILD)
     assert "your child" in choice.inner_text()
     child.check()
@@ -74,6 +76,16 @@ def test_the_request_page_with_the_child_choice_is_accessible(
     assert_no_violations(page, f"{where}, 320 px phone")
     page.screenshot(path=str(SCREENSHOTS / f"children-request-{lang}-phone.png"),
                     full_page=True)
+
+    # Allowing without saying whose data it is shows the page again with the error, on a phone.
+    page.click("button[name=decision][value=allow]")
+    page.wait_for_load_state()
+    assert "/oauth2/authorize" in page.url
+    assert page.locator(".error-summary[role=alert]").is_visible()
+    page.click(".error-summary a")
+    assert page.evaluate("document.activeElement.id") == "subject-me"
+    assert_no_violations(page, f"{where}, nobody chosen, 320 px phone")
+    assert_no_horizontal_scroll(page, f"{where}, nobody chosen, 320 px phone")
 
 
 @pytest.mark.parametrize("lang", ["bg", "en"])

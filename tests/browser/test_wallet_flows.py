@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS, allow, answer, request_url, sign_in
+from tests.browser.conftest import SCREENSHOTS, allow, answer, choose_me, request_url, sign_in
 from tests.e2e.harness import Service
 
 pytestmark = pytest.mark.browser
@@ -50,6 +50,7 @@ def test_consent_flow_unticking_an_optional_field(page: Any, service: Service,
     sign_in(page, citizen)
     assert "/oauth2/authorize" in page.url
     assert page.is_disabled("input[type=checkbox][id$='.given_name']"), "required field"
+    choose_me(page)
     page.uncheck(ADDRESS)
     location = answer(page, lambda: page.click("button[name=decision][value=allow]"))
     token = service.fetch_token(service.code_from(location))
@@ -163,6 +164,10 @@ def test_keyboard_only_sign_in_and_consent(page: Any, service: Service,
         page.keyboard.press("Enter")
     page.wait_for_url("**/oauth2/authorize?**")
 
+    # Whose data it is: the first radio takes the focus, Space chooses it (the citizen).
+    tab_to(page, "#subject-me")
+    page.keyboard.press("Space")
+    assert page.is_checked("#subject-me")
     tab_to(page, ADDRESS)
     page.keyboard.press("Space")
     assert not page.is_checked(ADDRESS)

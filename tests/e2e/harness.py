@@ -220,10 +220,12 @@ class Browser:
             assert page.status_code == 200, page.text
         assert "/oauth2/authorize" in page.url, page.url
         offered = [html.unescape(value) for value in _FIELDS.findall(page.text)]
+        # A parent is asked whose data it is, nobody chosen for them: the citizen themself.
+        whose = {"subject": "me"} if 'name="subject"' in page.text else {}
         answer = self.http.post(
             self._url(_form_action(page.text, "/oauth2/authorize")),
             data={"csrf_token": _csrf(page.text), "decision": decision,
-                  "fields": offered if fields is None else fields},
+                  "fields": offered if fields is None else fields, **whose},
             allow_redirects=False, timeout=10)  # nobody listens at the service's redirect URI
         assert answer.status_code in (302, 303), answer.text
         return str(answer.headers["Location"])

@@ -155,7 +155,9 @@ def test_the_parent_decides_for_the_child_with_a_real_token_and_read(app, broker
     _url, html = _request_page(flow)
     assert "Whose data is this request about?" in html
     assert "<legend>" in html and 'type="radio"' in html
-    assert 'id="subject-me" name="subject" value="me" checked' in html
+    # Nobody is chosen for the parent: they must say whose data it is.
+    assert re.findall(r'<input type="radio"[^>]*>', html)
+    assert all(" checked" not in radio for radio in re.findall(r'<input type="radio"[^>]*>', html))
     assert "Рая Русева, born 2019 — your child" in html
 
     tokens = _decide_for_child(flow, broker, household)
@@ -185,6 +187,55 @@ def test_the_parent_decides_for_the_child_with_a_real_token_and_read(app, broker
     own = Flow(_client(app), service, parent).tokens()
     assert _consent(broker, own["consent_id"]).subject_id == parent["id"]
     assert _consent(broker, own["consent_id"]).subject_pairwise != consent.subject_pairwise
+
+
+def _counts(broker: Any) -> tuple[int, int]:
+    with broker.db.sessions() as session:
+        return (session.scalar(select(func.count()).select_from(Consent)) or 0,
+                ledger_size(session))
+
+
+@pytest.mark.parametrize("lang, error", [
+    ("en", "Choose whose data this request is about: you, or your child."),
+    ("bg", "Изберете за чии данни е искането: за Вас или за Вашето дете."),
+])
+def test_allow_without_choosing_whose_data_shows_the_page_again(app, broker, demo, household,
+                                                                lang, error):
+    """An "allow" without a choice records nothing; the page says why and keeps the ticks."""
+    flow = Flow(_client(app), _service(demo), household.parents[0])
+    flow.client.set_cookie("serdika_lang", lang)
+    url, html = _request_page(flow)
+    optional = re.findall(r'name="fields" value="([^"]+)"', html)
+    assert len(optional) >= 1
+    kept = optional[:1]
+    before = _counts(broker)
+    response = flow.client.post(url, data={"csrf_token": csrf_token(html), "decision": "allow",
+                                           "fields": kept})
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    again = response.get_data(as_text=True)
+    assert f'<html lang="{lang}">' in again
+    assert 'role="alert"' in again and error in again
+    assert 'href="#subject-me"' in again  # the summary leads to the choice
+    assert 'aria-describedby="subject-error' in again
+    for field in optional:
+        box = re.search(rf'<input type="checkbox"[^>]*value="{re.escape(field)}"[^>]*>', again)
+        assert box is not None
+        assert (" checked" in box.group(0)) == (field in kept), box.group(0)
+    assert _counts(broker) == before
+
+    # Choosing now goes through, from the page shown again.
+    answered = _answer(flow, url, again, "me")
+    assert answered.status_code == 302, answered.get_data(as_text=True)
+    assert "code=" in answered.headers["Location"]
+
+
+def test_deny_needs_no_choice_of_whose_data(app, broker, demo, household):
+    flow = Flow(_client(app), _service(demo), household.parents[0])
+    url, html = _request_page(flow)
+    response = flow.client.post(url, data={"csrf_token": csrf_token(html), "decision": "deny"})
+    assert response.status_code == 302
+    assert "error=access_denied" in response.headers["Location"]
 
 
 def test_deny_for_the_child_is_recorded_for_the_child(app, broker, demo, household):
