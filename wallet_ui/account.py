@@ -1,8 +1,9 @@
 """The citizen's account: sign-in sessions, language, e-mail, erasure; and the accessibility
 statement.
 
-``GET /wallet/account`` lists the citizen's sessions still valid (when each began, when it
-ends by itself, which one is this browser), links to the language switch, and offers
+``GET /wallet/account`` lists the citizen's sessions still valid (the browser and system of
+each, when it began, when it was last active, when it ends by itself, which one is this
+browser), links to the language switch, and offers
 "sign out everywhere" (``POST /wallet/account/sign-out-everywhere``: every session of the
 citizen ends, this one too, and the browser lands on the sign-in page with a message).
 ``POST /wallet/account/email`` sets (or, empty, removes) the address notices are e-mailed to.
@@ -19,12 +20,12 @@ happened and what happens next. A missing or wrong confirmation changes nothing 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask import Response, flash, make_response, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, format_timedelta
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as Redirect
 
@@ -32,8 +33,9 @@ from consent.account_erasure import erase_subject
 from consent.models import Subject
 from consent.notifications import email_of, set_email
 from consent.types import utcnow
-from wallet_ui.auth import active_sessions, end_all_sessions, is_current
+from wallet_ui.auth import ACTIVITY_STEP, active_sessions, end_all_sessions, is_current
 from wallet_ui.blueprint import bp
+from wallet_ui.models import WalletSession
 from wallet_ui.ports import wallet_parts
 from wallet_ui.signed_in import current_citizen, show_as_signed_in, signed_in
 
@@ -52,9 +54,18 @@ def account_page(
     """The account page; with ``email_error``, the e-mail form shows what was typed, and why
     it was not taken."""
     parts = wallet_parts()
-    rows = active_sessions(parts.db.session, subject, now=utcnow())
+    now = utcnow()
+    rows = active_sessions(parts.db.session, subject, now=now)
     sessions = sorted(
-        ({"row": row, "current": is_current(row)} for row in rows),
+        (
+            {
+                "row": row,
+                "current": is_current(row),
+                "device": device_in_words(row),
+                "last_active": last_active_in_words(row, now, current=is_current(row)),
+            }
+            for row in rows
+        ),
         key=lambda item: not item["current"],  # this browser first
     )
     email = typed if email_error else email_of(parts.keys.keyring, subject)
@@ -65,6 +76,23 @@ def account_page(
         email=email or "",
         email_error=email_error,
     )
+
+
+def device_in_words(row: WalletSession) -> str:
+    """The session's browser and system, as told at sign-in (wallet_ui.devices)."""
+    if row.browser and row.system:
+        return _("%(browser)s on %(system)s", browser=row.browser, system=row.system)
+    if row.system:
+        return _("A browser on %(system)s", system=row.system)
+    return row.browser or _("Unknown browser")
+
+
+def last_active_in_words(row: WalletSession, now: datetime, *, current: bool) -> str:
+    """When the session was last used: now, or how long ago (it moves every few minutes)."""
+    seen = row.last_seen_at or row.created_at
+    if current or now - seen < ACTIVITY_STEP:
+        return _("Active now")
+    return format_timedelta(seen - now, add_direction=True)
 
 
 @bp.post("/wallet/account/sign-out-everywhere")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary
+from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from consent.models import Base
@@ -23,3 +23,8 @@ class WalletSession(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the browser last used the wallet (moved at most every few minutes; see auth).
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The browser and system in a few words (wallet_ui.devices), never the User-Agent itself.
+    browser: Mapped[str | None] = mapped_column(String(40))
+    system: Mapped[str | None] = mapped_column(String(40))

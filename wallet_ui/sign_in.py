@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from consent.types import utcnow
 from wallet_ui.auth import SignIn, attempt_sign_in, end_session
 from wallet_ui.blueprint import bp
+from wallet_ui.devices import describe
 from wallet_ui.pages import safe_next
 from wallet_ui.ports import wallet_parts
 
@@ -34,6 +35,7 @@ def sign_in() -> Response | str:
                 window=settings.sign_in_window_seconds,
                 per_account=settings.sign_in_max_failures_per_account,
                 per_address=settings.sign_in_max_failures_per_address,
+                device=describe(request.headers.get("User-Agent")),
             )
         if outcome == SignIn.SIGNED_IN:
             return redirect(next_url)

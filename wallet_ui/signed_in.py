@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from consent.models import Subject
 from consent.types import utcnow
-from wallet_ui.auth import current_subject
+from wallet_ui.auth import current_sign_in, is_stale, seen_since
 from wallet_ui.ports import wallet_parts
 
 P = ParamSpec("P")
@@ -19,8 +19,18 @@ R = TypeVar("R")
 
 
 def current_citizen() -> Subject | None:
-    """The citizen this browser's session belongs to, if it is still valid."""
-    return current_subject(wallet_parts().db.session, now=utcnow())
+    """The citizen this browser's session belongs to, if it is still valid; the session's
+    "last active" moves on (a write at most every few minutes, see wallet_ui.auth)."""
+    db = wallet_parts().db
+    now = utcnow()
+    found = current_sign_in(db.session, now=now)
+    if found is None:
+        return None
+    citizen, last_seen = found
+    if is_stale(last_seen, now):
+        with db.writing() as session:
+            seen_since(session, now=now)
+    return citizen
 
 
 def show_as_signed_in(citizen: Subject | None) -> None:

@@ -60,6 +60,76 @@ def form_token(client: Any, path: str) -> str:
     return csrf_token(page.get_data(as_text=True))
 
 
+FIREFOX_ON_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 "
+                      "Firefox/128.0")
+SAFARI_ON_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+                    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
+
+
+@pytest.mark.parametrize("lang, words", [
+    ("en", ["Firefox 128 on Windows", "Mobile Safari 17 on iOS", "Last active",
+            "Active now", "1 hour ago"]),
+    ("bg", ["Firefox 128 на Windows", "Mobile Safari 17 на iOS", "Последно действие",
+            "Активна сега", "преди 1 час"]),
+])
+def test_each_session_names_its_browser_and_system_and_when_it_was_used(
+        app: Any, broker: Any, citizen: dict[str, Any], lang: str, words: list[str]) -> None:
+    """Sessions are told apart by browser and system, and when each was last used."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    phone, desktop = app.test_client(), app.test_client()
+    phone.environ_base["HTTP_USER_AGENT"] = SAFARI_ON_IPHONE
+    desktop.environ_base["HTTP_USER_AGENT"] = FIREFOX_ON_WINDOWS
+    for client in (phone, desktop):
+        client.environ_base["REMOTE_ADDR"] = f"10.1.{secrets.randbelow(256)}.1"
+        client.set_cookie("serdika_lang", lang)
+        sign_in(client, citizen)
+    with broker.db.sessions() as session, broker.db.writing(session):
+        # The phone was last used an hour ago.
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1, minutes=5)
+        session.execute(update(WalletSession)
+                        .where(WalletSession.subject_id == citizen["id"],
+                               WalletSession.browser.like("Mobile Safari%"))
+                        .values(created_at=an_hour_ago, last_seen_at=an_hour_ago))
+    html = desktop.get("/wallet/account").get_data(as_text=True)
+    for word in words:
+        assert word in html, word
+    # Only a short description is stored, never the header itself.
+    with broker.db.sessions() as session:
+        rows = session.scalars(select(WalletSession)
+                               .where(WalletSession.subject_id == citizen["id"])).all()
+        stored = {(row.browser, row.system) for row in rows}
+    assert stored == {("Firefox 128", "Windows"), ("Mobile Safari 17", "iOS")}
+
+
+def test_an_unknown_browser_is_said_plainly(app: Any, citizen: dict[str, Any]) -> None:
+    client = _english(app.test_client())
+    client.environ_base["HTTP_USER_AGENT"] = "x" * 5000
+    sign_in(client, citizen)
+    html = client.get("/wallet/account").get_data(as_text=True)
+    assert "Unknown browser" in html
+
+
+def test_using_the_wallet_moves_last_active(app: Any, broker: Any,
+                                           citizen: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    client = sign_in(_english(app.test_client()), citizen)
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    with broker.db.sessions() as session, broker.db.writing(session):
+        session.execute(update(WalletSession).where(WalletSession.subject_id == citizen["id"])
+                        .values(last_seen_at=long_ago))
+    assert client.get("/wallet/").status_code == 200
+    with broker.db.sessions() as session:
+        seen = session.scalar(select(WalletSession.last_seen_at)
+                              .where(WalletSession.subject_id == citizen["id"]))
+    assert seen is not None and seen > long_ago + timedelta(hours=1)
+
+
 def test_signed_out_account_pages_go_to_sign_in(client: Any) -> None:
     for path in ("/wallet/account", "/wallet/account/erase"):
         response = client.get(path)
