@@ -17,7 +17,6 @@ from sqlalchemy.engine import Connection, Engine
 from connectors.local_taxes import (
     BGN_PER_EUR,
     CENT,
-    EURO_SINCE,
     assessments,
     create_schema,
     payers,
@@ -31,6 +30,8 @@ DEMO_YEARS = range(2021, 2027)
 DEMO_REFERENCE_DAY = date(2026, 1, 1)
 #: Sofia's property tax: 1.875 per mille of the tax base (Наредба за местните данъци).
 PROPERTY_RATE = Decimal("0.001875")
+#: The register's currency for every year (the connector converts leva when a register has them).
+CURRENCY = "EUR"
 _CARS = [
     ("Toyota Yaris", 53),
     ("Renault Clio", 55),
@@ -66,20 +67,16 @@ def demo_vehicle(person: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"registration": plate, "make": make, "engine_power_kw": power}
 
 
-def _vehicle_tax(power_kw: int, year: int) -> Decimal:
+def _vehicle_tax(power_kw: int) -> Decimal:
     """A Sofia-like yearly tax for a car of ``power_kw``: leva per kW by power band."""
     per_kw = next(rate for limit, rate in _VEHICLE_RATES if power_kw <= limit)
-    return _money(Decimal(per_kw) * power_kw, year)
+    return _money(Decimal(per_kw) * power_kw)
 
 
-def _money(amount_bgn: Decimal, year: int) -> Decimal:
-    if year >= EURO_SINCE:
-        return (amount_bgn / BGN_PER_EUR).quantize(CENT, ROUND_HALF_UP)
-    return amount_bgn.quantize(CENT, ROUND_HALF_UP)
-
-
-def _currency(year: int) -> str:
-    return "EUR" if year >= EURO_SINCE else "BGN"
+def _money(amount_bgn: Decimal) -> Decimal:
+    """A Sofia-like amount in leva, in euro: the demo register keeps every year in euro
+    (Bulgaria's currency since 1 January 2026), earlier years converted at the fixed rate."""
+    return (amount_bgn / BGN_PER_EUR).quantize(CENT, ROUND_HALF_UP)
 
 
 def _paid(chance: random.Random, assessed: Decimal, year: int) -> Decimal:
@@ -122,20 +119,20 @@ def _seed_person(connection: Connection, person: Mapping[str, Any], owners: int)
             kind="apartment",
             share=f"1/{owners}",
             tax_base=base_eur,
-            currency="EUR",
+            currency=CURRENCY,
         )
     )
     chance = random.Random(f"payments:{national_id}")  # noqa: S311 - demo data
     for year in DEMO_YEARS:
         # Tax bases are revalued now and then; a few per cent a year is close enough here.
         base_bgn = base_eur * BGN_PER_EUR * (1 - Decimal("0.03") * (DEMO_YEARS[-1] - year))
-        assessed = _money(base_bgn * PROPERTY_RATE / owners, year)
+        assessed = _money(base_bgn * PROPERTY_RATE / owners)
         _assessment(connection, national_id, "property", year, assessed, chance)
     car = demo_vehicle(person)
     if car is not None:
         connection.execute(vehicles.insert().values(national_id=national_id, **car))
         for year in DEMO_YEARS:
-            assessed = _vehicle_tax(car["engine_power_kw"], year)
+            assessed = _vehicle_tax(car["engine_power_kw"])
             _assessment(connection, national_id, "vehicle", year, assessed, chance)
 
 
@@ -154,6 +151,6 @@ def _assessment(
             year=year,
             assessed=assessed,
             paid=_paid(chance, assessed, year),
-            currency=_currency(year),
+            currency=CURRENCY,
         )
     )

@@ -21,7 +21,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Response, render_template
-from flask_babel import format_date, format_decimal, lazy_gettext, to_user_timezone
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_decimal,
+    lazy_gettext,
+    to_user_timezone,
+)
 from flask_babel import gettext as _
 
 from consent.models import Subject
@@ -152,41 +158,79 @@ def value_in_words(value: Any) -> str:
         code = CODES.get(value)
         return str(code) if code is not None else value
     if isinstance(value, Mapping):
+        shown = _money(value)
+        if shown is not None:
+            return shown
+        currency = value.get("currency")
         return "; ".join(
-            f"{column_label(str(key))}: {value_in_words(item)}" for key, item in value.items()
+            f"{column_label(str(key))}: {named_value(str(key), item, currency)}"
+            for key, item in value.items()
+            if key != "currency" or money(0, currency) is None
         )
     if isinstance(value, Sequence):
         return ", ".join(value_in_words(item) for item in value)
     return str(value)
 
 
+#: Record columns that hold an amount in the record's ``currency``.
+MONEY_COLUMNS = frozenset({"amount", "tax_base", "assessed", "paid", "balance"})
+
+
+def money(amount: Any, currency: Any) -> str | None:
+    """An amount as money: two decimals, the locale's separators and the currency's sign."""
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return None
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        return None
+    return str(format_currency(amount, currency.upper()))
+
+
+def named_value(name: str, value: Any, currency: Any = None) -> str:
+    """Say one value of a record, knowing its column: amounts in ``currency`` (or in euro,
+    for a column named ``..._eur``) are money."""
+    if name.endswith("_eur"):
+        currency = "EUR"
+    elif name not in MONEY_COLUMNS:
+        currency = None
+    shown = money(value, currency) if currency else None
+    return shown if shown is not None else value_in_words(value)
+
+
 def _money(value: Mapping[str, Any]) -> str | None:
-    if set(value) == {"amount", "currency"} and isinstance(value["amount"], int | float):
-        return f"{format_decimal(value['amount'], '#,##0.00')} {value['currency']}"
+    if set(value) == {"amount", "currency"}:
+        return money(value["amount"], value["currency"])
     return None
 
 
 def show(label: str, value: Any, *, dated: bool) -> Shown:
     """Turn one field's value into what the page shows."""
     if isinstance(value, Mapping):
-        money = _money(value)
-        if money is not None:
-            return Shown(label, text=money)
+        amount = _money(value)
+        if amount is not None:
+            return Shown(label, text=amount)
+        currency = value.get("currency")
         return Shown(
             label,
-            pairs=[(column_label(str(key)), value_in_words(item)) for key, item in value.items()],
+            pairs=[
+                (column_label(str(key)), named_value(str(key), item, currency))
+                for key, item in value.items()
+                # The currency is said in each amount.
+                if key != "currency" or money(0, currency) is None
+            ],
         )
     if isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
         names: list[str] = []
         for record in value:
             names.extend(name for name in record if name not in names)
+        if all(money(0, record.get("currency")) is not None for record in value):
+            names.remove("currency")  # each amount says its currency
         if dated and "start" in names and "end" in names:
             names = ["period", *(name for name in names if name not in ("start", "end"))]
         rows = [
             [
                 period_in_words(record.get("start"), record.get("end"))
                 if name == "period"
-                else value_in_words(record.get(name))
+                else named_value(name, record.get(name), record.get("currency"))
                 for name in names
             ]
             for record in value

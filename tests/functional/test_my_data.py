@@ -112,6 +112,20 @@ def test_meter_readings_show_monthly_totals_of_the_last_year(app: Flask, broker:
     assert '<th scope="col">Electricity (kWh)</th>' in table
 
 
+@pytest.mark.parametrize("lang, money", [("en", r"€\d[\d,]*\.\d{2}\b"),
+                                         ("bg", r"\b\d[\d ]*,\d{2} €")])
+def test_amounts_are_money_in_euro(app: Flask, demo: Any, lang: str, money: str) -> None:
+    """Two decimals, the locale's separators and the euro sign; never leva, no bare numbers."""
+    html = signed_in(app, demo["citizens"][0], lang).get("/wallet/my-data") \
+        .get_data(as_text=True)
+    taxes = _text(_section(html, "local_taxes"))
+    assert len(re.findall(money, taxes)) >= 6, taxes
+    assert "BGN" not in html and "лв" not in html
+    # The currency is in each amount, not a column of its own.
+    assert '<th scope="col">Currency</th>' not in html
+    assert '<th scope="col">Валута</th>' not in html
+
+
 def test_bulgarian_labels(app: Flask, broker: Any, demo: Any) -> None:
     html = signed_in(app, demo["citizens"][0], "bg").get("/wallet/my-data") \
         .get_data(as_text=True)

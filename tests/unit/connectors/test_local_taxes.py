@@ -91,7 +91,7 @@ def test_fetch_returns_exactly_the_fields_asked(taxes: LocalTaxesConnector):
     assert properties[0]["tax_base"] > 0
 
 
-def test_assessments_are_one_record_per_tax_year_in_its_currency(taxes: LocalTaxesConnector):
+def test_assessments_are_one_record_per_tax_year_in_euro(taxes: LocalTaxesConnector):
     records = taxes.fetch(SubjectRef(GEORGI), "property_tax", ["assessments"], ALL_YEARS)[
         "assessments"
     ]
@@ -99,7 +99,8 @@ def test_assessments_are_one_record_per_tax_year_in_its_currency(taxes: LocalTax
     for record in records:
         assert record["start"] == f"{record['year']}-01-01"
         assert record["end"] == f"{record['year'] + 1}-01-01"
-        assert record["currency"] == ("EUR" if record["year"] >= 2026 else "BGN")
+        # The demo register is kept in euro for every year (Bulgaria's currency since 2026).
+        assert record["currency"] == "EUR"
         assert record["balance"] == pytest.approx(record["assessed"] - record["paid"])
         assert record["assessed"] > 0
 
