@@ -157,6 +157,7 @@ class Withdrawal:
 
     consent: Consent
     service: Service
+    purpose: Purpose
     receipt: Receipt | None
 
 
@@ -168,10 +169,10 @@ def withdrawal_of(
     found = own_consent(session, citizen_id, consent_id, now)
     if found is None or found[0].status != ConsentStatus.REVOKED:
         return found
-    consent, service, _purpose = found
+    consent, service, purpose = found
     receipt = session.scalar(
         select(Receipt).where(
             Receipt.consent_id == consent.id, Receipt.kind == ReceiptKind.REVOCATION
         )
     )
-    return Withdrawal(consent, service, receipt)
+    return Withdrawal(consent, service, purpose, receipt)

@@ -114,5 +114,6 @@ def withdrawn(subject: Subject, consent_id: str) -> Response | str:
         "wallet/withdrawn.html",
         consent=found.consent,
         service=found.service,
+        purpose=found.purpose,
         receipt=found.receipt,
     )

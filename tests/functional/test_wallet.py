@@ -407,7 +407,9 @@ def test_withdrawn_page_gives_a_reference_and_what_happens_next(en_client, broke
         entry = session.get(LedgerEntry, receipt.ledger_index)
     assert entry.event == "consent:revoked" and entry.consent_id == consent_id
     panel = html.split("<h1>Consent withdrawn</h1>")[1].split("</div>")[0]
-    assert consent_id in panel and f"<strong>{receipt.ledger_index}</strong>" in panel
+    assert "Sofia Municipality — Kindergartens" in panel and "Withdrawn on" in panel
+    reference = html.split('id="reference-title"')[1]
+    assert consent_id in reference and f"<dd>{receipt.ledger_index}</dd>" in reference
     assert "What happens next" in html
     assert "can no longer read your data" in html and "stop working immediately" in html
     assert "ask the service to erase it" in html
@@ -416,6 +418,29 @@ def test_withdrawn_page_gives_a_reference_and_what_happens_next(en_client, broke
     assert en_client.get(f"/wallet/consents/{consent_id}/receipts/{receipt.id}"
                          ).get_json()["entry"]["event"] == "consent:revoked"
     assert 'href="/wallet/consents"' in html or 'href="/wallet/"' in html
+
+
+def _words(html: str) -> str:
+    """The page's text as read: tags removed, whitespace collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_references_come_after_the_service_purpose_and_date(en_client, broker, citizen):
+    """The citizen reads who, what for and when first; ids are in a "Reference" part below."""
+    consent_id = grant(broker, citizen)
+    signed_in(en_client, citizen)
+    page = _words(en_client.get(f"/wallet/consents/{consent_id}").get_data(as_text=True))
+    assert "Kindergarten enrolment" in page.split("Reference")[0] or \
+        "kindergarten" in page.split("Reference")[0].lower()
+    assert page.index("Reference") < page.index(consent_id)
+    token = csrf_token(en_client.get(f"/wallet/consents/{consent_id}").get_data(as_text=True))
+    en_client.post(f"/wallet/consents/{consent_id}/revoke", data={"csrf_token": token})
+    shown = _words(en_client.get(f"/wallet/consents/{consent_id}/withdrawn")
+                   .get_data(as_text=True))
+    before, after = shown.split("Reference", 1)
+    assert "Withdrawn on" in before and "What happens next" in before
+    assert consent_id not in before
+    assert consent_id in after and "Entry in the public log" in after
 
 
 def test_withdrawn_page_of_a_consent_still_in_force_leads_to_the_consent(en_client, broker,
