@@ -15,6 +15,16 @@ from broker.sequencer import SequencerThread
 #: The WSGI app of the broker, in gunicorn's notation.
 BROKER_APP = "broker:create_app()"
 
+#: Request threads per worker. gunicorn's gthread worker waits for connections in a selector
+#: (a kept-alive connection holds no thread, a new one that sends nothing holds one for at most
+#: 5 s) but reads a request's headers and body inside a thread, with no deadline: a client that
+#: sends them slowly holds that thread until it finishes. A sync worker was held the same way,
+#: so two slow clients stalled a two-worker node (issue 11, item 4); with this many threads a
+#: worker stays responsive with up to this many minus one such clients. Beyond that, the
+#: documented deployment's nginx buffers whole requests (README, "Behind TLS and a reverse
+#: proxy").
+THREADS_PER_WORKER = 32
+
 
 class BrokerServer(BaseApplication):  # type: ignore[misc]
     """gunicorn with the project's options, serving the app ``make_app`` builds per worker."""
@@ -55,7 +65,8 @@ def gunicorn_options(
     options: dict[str, Any] = {
         "bind": bind,
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "gthread",
+        "threads": THREADS_PER_WORKER,
         "timeout": 30,
         "graceful_timeout": 10,
         "keepalive": 5,

@@ -16,7 +16,9 @@ from tests.e2e.harness import PERSON_URL, Browser, RealServer, Service, person_d
 
 pytestmark = pytest.mark.e2e
 
-READS_PER_CHECK = 8  # sync workers close every connection: the kernel spreads these over both
+#: Each read on a connection of its own (``Connection: close``), so the kernel spreads them
+#: over both workers; gthread workers would otherwise keep one connection on one worker.
+READS_PER_CHECK = 8
 
 
 def test_metadata_and_jwks(real_server: RealServer) -> None:
@@ -45,6 +47,7 @@ def test_consent_read_revoke_on_the_real_server(real_server: RealServer) -> None
     base = real_server.base_url
     citizen = real_server.demo["citizens"][0]
     service = Service(base, real_server.demo["services"][0])
+    service.oauth.headers["Connection"] = "close"
     browser = Browser(base, citizen)
 
     # 1-3. The service's link, the citizen signs in and allows; the code comes back.
