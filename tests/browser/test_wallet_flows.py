@@ -79,7 +79,9 @@ def test_revoke_from_the_consent_page(new_page: Any, service: Service,
     panel = page.locator(".panel-confirmation:has(h1)")
     assert panel.is_visible()
     assert "Consent withdrawn" in panel.inner_text()
-    assert consent_id in panel.inner_text()
+    assert "Withdrawn on" in panel.inner_text()
+    # The reference comes further down, after what happens next.
+    assert consent_id in page.inner_text("section[aria-labelledby=reference-title]")
     assert "What happens next" in page.inner_text("main")
     page.goto(f"/wallet/consents/{consent_id}")
     assert "Withdrawn by you" in page.inner_text("dl.summary")
