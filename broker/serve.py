@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,12 @@ BROKER_APP = "broker:create_app()"
 
 #: Request threads per worker. gunicorn's gthread worker waits for connections in a selector
 #: (a kept-alive connection holds no thread, a new one that sends nothing holds one for at most
-#: 5 s) but reads a request's headers and body inside a thread, with no deadline: a client that
-#: sends them slowly holds that thread until it finishes. A sync worker was held the same way,
-#: so two slow clients stalled a two-worker node (issue 11, item 4); with this many threads a
-#: worker stays responsive with up to this many minus one such clients. Beyond that, the
-#: documented deployment's nginx buffers whole requests (README, "Behind TLS and a reverse
-#: proxy").
+#: 5 s) but reads a request's headers inside a thread, with no deadline, and :class:`OneAtATime`
+#: reads its body there too: a client that sends either slowly holds that thread until it
+#: finishes. A sync worker was held the same way, so two slow clients stalled a two-worker node
+#: (issue 11, item 4); with this many threads a worker stays responsive with up to this many
+#: minus one such clients. Beyond that, the documented deployment's nginx buffers whole requests
+#: (README, "Behind TLS and a reverse proxy").
 THREADS_PER_WORKER = 32
 
 
@@ -89,9 +91,53 @@ def gunicorn_options(
     return options
 
 
+class OneAtATime:
+    """WSGI middleware: the threads read requests, the app serves one request at a time.
+
+    The body is read in full (up to the app's ``MAX_CONTENT_LENGTH``) before the request waits
+    for its turn, so a client that sends it slowly holds only its own thread. Then the app runs
+    alone in the process, as under a sync worker: requests that ran side by side fought over
+    the GIL (a thread back from SQLite or the socket waits for it while the others run Python),
+    and the data read, which appends to the ledger under a writer lock, lost about 40 % of its
+    throughput to it (benchmarks/README.md). The response is written outside the turn.
+    """
+
+    def __init__(self, app: Any, max_body: int | None = None) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.turn = threading.Lock()
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        self.buffer_body(environ)
+        with self.turn:
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+
+    def buffer_body(self, environ: dict[str, Any]) -> None:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return  # the app answers 400
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if not length and not chunked:
+            return
+        if self.max_body is not None and length > self.max_body:
+            return  # refused by the app (413) without reading it
+        # A chunked body is read up to one byte past the limit and handed on as a body of known
+        # length, which the app refuses (413) if it is too long.
+        limit = length if length else (self.max_body + 1 if self.max_body is not None else -1)
+        body = environ["wsgi.input"].read(limit)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
 def start_worker_threads(worker: Any) -> None:
-    """gunicorn ``post_worker_init`` hook: a sequencer and a notifier thread per worker."""
+    """gunicorn ``post_worker_init`` hook: a sequencer and a notifier thread per worker, and
+    the app behind :class:`OneAtATime`."""
     app = worker.wsgi
+    worker.wsgi = OneAtATime(app, getattr(app, "config", {}).get("MAX_CONTENT_LENGTH"))
     broker = getattr(app, "extensions", {}).get("serdika")
     if broker is not None:
         SequencerThread(broker).start()
