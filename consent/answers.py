@@ -4,7 +4,8 @@ The consent page lists every field asked for; required fields are always kept, o
 ones only when ticked. An "allow" that keeps nothing is a refusal. The answer is the
 citizen's own, or a parent's for a minor child in their care now (:mod:`consent.wards`);
 either way :func:`consent.lifecycle.record_decision` records it, with its ledger entries
-and, when allowed, its receipt.
+and, when allowed, its receipt. An "allow" for a service and purpose that already hold a
+consent of that person amends that consent instead (:mod:`consent.amendment`): never two.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorDescription
-from consent.lifecycle import DomainContext, ServiceRef, record_decision
+from consent.amendment import amend_consent, standing_consent
+from consent.lifecycle import Actor, DomainContext, ServiceRef, record_decision
 from consent.models import Consent, Subject
 from consent.requests import AccessRequest
 from consent.wards import may_act_for
@@ -44,6 +46,8 @@ class Recorded:
     consent: Consent
     subject: Subject
     granted: bool
+    #: True when the answer amended the consent that stood (consent.amendment).
+    amended: bool = False
 
 
 def kept(
@@ -94,6 +98,19 @@ def answer_request(
         allow = bool(request.items)
     citizen = session.merge(citizen)
     about = whose_data(session, citizen, answer.ward_id, now)
+    if allow:
+        standing = standing_consent(
+            session,
+            subject_id=about.id,
+            service_id=service.id,
+            purpose=request.purpose,
+            now=now,
+            lock=True,
+        )
+        if standing is not None:
+            by = Actor.SUBJECT if about.id == citizen.id else Actor.GUARDIAN
+            amend_consent(session, context, standing, service, request, now=now, by=by)
+            return Recorded(standing, about, True, amended=True)
     consent = record_decision(
         session,
         context,

@@ -50,6 +50,8 @@ class Actor(StrEnum):
     GUARDIAN = "guardian"
     #: The citizen's account being erased (consent.account_erasure) withdrew it.
     ERASURE = "erasure"
+    #: The service gave the access up: it revoked its last refresh token (RFC 7009).
+    SERVICE = "service"
 
 
 TRANSITIONS: dict[tuple[ConsentStatus, ConsentStatus], LedgerEvent] = {
@@ -129,6 +131,7 @@ def transition(
         values["decided_at"] = at
     if to == S.REVOKED:
         values["revoked_at"] = at
+        values["revoked_by"] = (details or {}).get("by", Actor.SUBJECT)
     changed = cast(
         CursorResult[Any],
         session.execute(
@@ -188,7 +191,7 @@ def record_decision(
     )
     session.add(consent)
     session.flush()
-    scope_names = _scope_names(consent.scope)
+    names = scope_names(consent.scope)
     append_entry(
         session,
         LedgerEvent.CONSENT_REQUESTED,
@@ -199,7 +202,7 @@ def record_decision(
             "subject": consent.subject_pseudonym,
             "purpose": request.purpose,
             "duration": request.duration,
-            "scope": scope_names,
+            "scope": names,
         },
     )
     if not allow:
@@ -208,14 +211,10 @@ def record_decision(
     granted: dict[str, Any] = {
         "by": by,
         "purpose": request.purpose,
-        "scope": scope_names,
+        "scope": names,
         "expires": consent.expires_at.isoformat() if consent.expires_at else None,
     }
-    limits = {
-        f"{item['connector']}.{item['resource']}": item["constraints"]
-        for item in consent.scope
-        if item.get("constraints")
-    }
+    limits = scope_limits(consent.scope)
     if limits:
         granted["constraints"] = limits
     index = transition(session, consent, S.ACTIVE, at=now, details=granted)
@@ -341,7 +340,17 @@ def issue_receipt(
     return receipt
 
 
-def _scope_names(scope: list[dict[str, Any]]) -> list[str]:
+def scope_limits(scope: list[dict[str, Any]]) -> dict[str, Any]:
+    """The limits of each resource of ``scope`` that has any, as the ledger writes them."""
+    return {
+        f"{item['connector']}.{item['resource']}": item["constraints"]
+        for item in scope
+        if item.get("constraints")
+    }
+
+
+def scope_names(scope: list[dict[str, Any]]) -> list[str]:
+    """The fields of ``scope`` as ``connector.resource.field``, as the ledger writes them."""
     return [
         f"{item['connector']}.{item['resource']}.{name}"
         for item in scope

@@ -165,6 +165,9 @@ class Consent(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who withdrew it, as its ledger entry says (consent.lifecycle.Actor): the citizen, a
+    # parent, an erasure, or the service that gave its access up.
+    revoked_by: Mapped[str | None] = mapped_column(String(16))
     # The parent who answered for a minor subject (consent.guardianship); None: the subject.
     decided_by_subject_id: Mapped[int | None] = mapped_column(
         BigIntegerId, ForeignKey("subjects.id")

@@ -46,9 +46,14 @@ WINDOW_STARTED = select(ReadQuota.window_started_at).where(_THIS_QUOTA)
 
 
 def create_quotas(session: Session, consent: Consent) -> None:
-    """Add the counters of a newly granted consent's frequency-limited resources."""
+    """Add the counters of a consent's frequency-limited resources that have none yet (a new
+    consent's, or those an amendment adds; counters already running keep their count)."""
     for item in consent.scope:
-        if GrantedLimits.stored(item.get("constraints")).frequency is not None:
+        key = (consent.id, item["connector"], item["resource"])
+        if (
+            GrantedLimits.stored(item.get("constraints")).frequency is not None
+            and session.get(ReadQuota, key) is None
+        ):
             session.add(
                 ReadQuota(
                     consent_id=consent.id,

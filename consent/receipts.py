@@ -37,6 +37,7 @@ class ReceiptKind(StrEnum):
     GRANT = "grant"
     REVOCATION = "revocation"
     EXTENSION = "extension"
+    AMENDMENT = "amendment"
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ EVENT_OF_KIND: dict[ReceiptKind, LedgerEvent] = {
     ReceiptKind.GRANT: LedgerEvent.CONSENT_GRANTED,
     ReceiptKind.REVOCATION: LedgerEvent.CONSENT_REVOKED,
     ReceiptKind.EXTENSION: LedgerEvent.CONSENT_EXTENDED,
+    ReceiptKind.AMENDMENT: LedgerEvent.CONSENT_AMENDED,
 }
 
 

@@ -55,9 +55,35 @@ class Flow:
     state: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     verifier: str = ""
     challenge: str = ""
+    #: Withdraw first what the citizen already allows this service for these purposes, so that
+    #: the flow makes a consent of its own: asking again would amend the one that stands
+    #: (consent.amendment). Tests of amendments set it False.
+    fresh: bool = True
 
     def __post_init__(self) -> None:
         self.verifier, self.challenge = pkce_pair()
+
+    def withdraw_standing(self) -> None:
+        """Withdraw the citizen's consents in force for this service (and these purposes)."""
+        from sqlalchemy import select
+
+        from consent.amendment import STANDING
+        from consent.lifecycle import revoke_consent
+        from consent.models import Consent, Service, Subject
+        from consent.types import utcnow
+
+        broker = self.client.application.extensions["serdika"]
+        purposes = {item["purpose"] for item in self.details or () if "purpose" in item}
+        with broker.db.sessions() as session, broker.db.writing(session):
+            query = (select(Consent).join(Subject, Subject.id == Consent.subject_id)
+                     .join(Service, Service.id == Consent.service_id)
+                     .where(Subject.username == self.citizen["username"],
+                            Service.client_id == self.service["client_id"],
+                            Consent.status.in_(STANDING)))
+            if purposes:
+                query = query.where(Consent.purpose_code.in_(purposes))
+            for consent in session.scalars(query).all():
+                revoke_consent(session, broker.domain, consent, now=utcnow())
 
     def authorize_query(self, **overrides: Any) -> str:
         params: dict[str, Any] = {
@@ -87,6 +113,8 @@ class Flow:
         A parent is asked whose data it is (nobody is chosen for them): ``whose`` answers,
         the citizen themself by default.
         """
+        if self.fresh and whose == "me":
+            self.withdraw_standing()
         self.sign_in()
         url = self.authorize_query(**overrides)
         page = self.client.get(url)

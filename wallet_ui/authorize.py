@@ -13,6 +13,7 @@ back to the service.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -21,6 +22,8 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
+from connectors.base import ConnectorDescription
+from consent.amendment import proposed_change
 from consent.answers import Answer, NotInCare, answer_request
 from consent.catalogue import LEGAL_BASES
 from consent.models import Purpose, Subject
@@ -30,6 +33,7 @@ from consent.types import utcnow
 from wallet_ui.blueprint import bp
 from wallet_ui.children import RequestChoice, request_choice, ward_chosen
 from wallet_ui.errors import error_page
+from wallet_ui.locale import current_locale
 from wallet_ui.ports import ConsentGrant, wallet_parts
 from wallet_ui.signed_in import signed_in
 
@@ -92,9 +96,18 @@ def _request_page(
                 "fields": [resource.fields[name] for name in item.fields],
             }
         )
+    change = proposed_change(
+        parts.db.session,
+        subject_id=subject.id,
+        service_id=service.id,
+        request=access_request,
+        now=utcnow(),
+    )
     response = make_response(
         render_template(
             "wallet/authorize.html",
+            change=change,
+            field_label=lambda name: _field_label(catalogue, name),
             service=service,
             purpose=purpose,
             basis=LEGAL_BASES.get(purpose.legal_basis),
@@ -144,6 +157,9 @@ def _answer(subject: Subject, grant: ConsentGrant) -> Response:
                 answer=answer,
                 now=utcnow(),
             )
+            if recorded.amended:
+                # Its live refresh tokens last until its new end (consent.amendment).
+                parts.oauth.consent_extended(writer, recorded.consent)
             writer.commit()
             return parts.oauth.create_authorization_response(
                 grant=grant,
@@ -160,6 +176,20 @@ def _answer(subject: Subject, grant: ConsentGrant) -> Response:
                 "was recorded."
             ),
         )
+
+
+def _field_label(catalogue: Mapping[str, ConnectorDescription], name: tuple[str, str, str]) -> str:
+    """A field of a consent's scope in the citizen's words; its name if the catalogue lost it."""
+    connector, resource, field = name
+    try:
+        description = catalogue[connector].resources[resource]
+        return _(
+            "%(field)s (%(resource)s)",
+            field=description.fields[field].label(current_locale()),
+            resource=description.label(current_locale()),
+        )
+    except KeyError:
+        return ".".join(name)
 
 
 def _notice(subject: Subject, client_id: str) -> None:

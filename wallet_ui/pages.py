@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import redirect, request, url_for
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime
 from werkzeug.wrappers import Response
 
 from wallet_ui.blueprint import bp
@@ -46,6 +46,8 @@ def _page_helpers() -> dict[str, Any]:
         "language_url": url_for("wallet.language", lang=other, next=request.full_path.rstrip("?")),
         "label": lambda thing: thing.label(locale),
         "when": lambda value: format_datetime(value, "medium") if value else "",
+        # A day on the city's calendar, in words ("6 March 2027").
+        "day": lambda value: format_date(value, "long") if value else "",
         "limits": limits_in_words,
         "signed_in": shown_citizen(),
     }

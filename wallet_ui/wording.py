@@ -11,6 +11,7 @@ from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 
 from consent.constraints import GrantedLimits
+from consent.lifecycle import Actor
 from consent.models import Consent, ConsentStatus
 from wallet_ui.blueprint import bp
 from wallet_ui.locale import current_locale
@@ -18,8 +19,12 @@ from wallet_ui.ports import wallet_parts
 
 
 @bp.app_template_filter("status_label")
-def status_label(status: str) -> str:
-    """Say a consent's status as the citizen reads it."""
+def status_label(status: str, revoked_by: str | None = None) -> str:
+    """Say a consent's status as the citizen reads it; a withdrawal says who withdrew it."""
+    if status == ConsentStatus.REVOKED and revoked_by == Actor.SERVICE:
+        return _("Given up by the service")
+    if status == ConsentStatus.REVOKED and revoked_by == Actor.GUARDIAN:
+        return _("Withdrawn by a parent")
     labels: dict[str, str] = {
         ConsentStatus.REQUESTED: _("Waiting for your answer"),
         ConsentStatus.ACTIVE: _("Active"),
@@ -34,9 +39,15 @@ def status_label(status: str) -> str:
 @bp.app_template_global()
 def ended_in_words(consent: Consent, status: str) -> str:
     """Say how and when a consent of the history ended (a date on the city's calendar)."""
+    withdrawn: dict[str | None, Callable[..., str]] = {
+        Actor.SERVICE: lambda **date: _("Given up by the service on %(date)s", **date),
+        Actor.GUARDIAN: lambda **date: _("Withdrawn by a parent on %(date)s", **date),
+    }
     sayings: dict[str, tuple[Callable[..., str], datetime | None]] = {
         ConsentStatus.REVOKED: (
-            lambda **date: _("Withdrawn by you on %(date)s", **date),
+            withdrawn.get(
+                consent.revoked_by, lambda **date: _("Withdrawn by you on %(date)s", **date)
+            ),
             consent.revoked_at,
         ),
         ConsentStatus.EXPIRED: (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
@@ -11,8 +12,11 @@ from sqlalchemy import update
 
 from broker.oauth.models import Token
 from broker.oauth.rfc9396 import introspection_members
-from broker.oauth.token_store import PresentedToken, find_token
+from broker.oauth.token_store import PresentedToken, find_token, has_live_refresh_token
+from consent.amendment import STANDING
 from consent.decisions import evaluate
+from consent.lifecycle import Actor, revoke_consent
+from consent.models import Consent
 from consent.types import utcnow
 
 
@@ -103,11 +107,27 @@ class RevocationEndpoint(BaseRevocationEndpoint):
         return token if token is not None and token.check_client(client) else None
 
     def revoke_token(self, token: PresentedToken, request: Any) -> None:
-        session = self.server.broker.db.session
+        broker = self.server.broker
+        now = utcnow()
         target = Token.family_id == token.family_id
         if token.presented_as == "access_token":
             target = Token.id == token.id
+        # The endpoint runs in the broker's write transaction (broker.oauth.wiring).
+        session = broker.db.session
         session.execute(
-            update(Token).where(target, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
+            update(Token).where(target, Token.revoked_at.is_(None)).values(revoked_at=now)
         )
+        if token.presented_as == "refresh_token" and token.consent_id is not None:
+            _give_up_when_last(session, broker.domain, token.consent_id, now)
         session.commit()
+
+
+def _give_up_when_last(session: Any, domain: Any, consent_id: str, now: datetime) -> None:
+    """A service that revoked the last refresh token of a consent has given the access up:
+    the consent ends, by the service, as the citizen's wallet and the ledger then say (a
+    consent nobody can use any more is not left "active")."""
+    if has_live_refresh_token(session, consent_id, now):
+        return
+    consent = session.get(Consent, consent_id, with_for_update=True)
+    if consent is not None and consent.status in STANDING:
+        revoke_consent(session, domain, consent, now=now, by=Actor.SERVICE)

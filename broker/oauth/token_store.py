@@ -108,6 +108,23 @@ def extend_refresh_tokens(session: Session, consent: Consent) -> None:
     )
 
 
+def has_live_refresh_token(session: Session, consent_id: str, now: datetime) -> bool:
+    """Whether any refresh token of the consent can still be used."""
+    return (
+        session.scalar(
+            select(Token.id)
+            .where(
+                Token.consent_id == consent_id,
+                Token.revoked_at.is_(None),
+                Token.refresh_token_hash.is_not(None),
+                Token.refresh_expires_at > now,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 @dataclass(frozen=True)
 class PresentedToken:
     """A token row read without the ORM, and whether it was shown as access or refresh token.

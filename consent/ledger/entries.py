@@ -39,6 +39,7 @@ class LedgerEvent(StrEnum):
     CONSENT_REVOKED = "consent:revoked"
     CONSENT_EXPIRED = "consent:expired"
     CONSENT_EXTENDED = "consent:extended"
+    CONSENT_AMENDED = "consent:amended"
     ERASURE_REQUESTED = "erasure:requested"
     ERASURE_ACKNOWLEDGED = "erasure:acknowledged"
     DATA_READ = "data:read"

@@ -214,6 +214,8 @@ JSONLD_CONTEXT = {
 CONSENT_STATUS: dict[str, str] = {
     LedgerEvent.CONSENT_REQUESTED: "dpv:ConsentRequested",
     LedgerEvent.CONSENT_GRANTED: "dpv:ConsentGiven",
+    # Given again, for the scope and end the entry names (consent.amendment).
+    LedgerEvent.CONSENT_AMENDED: "dpv:ConsentGiven",
     LedgerEvent.CONSENT_DENIED: "dpv:ConsentRefused",
     LedgerEvent.CONSENT_REVOKED: "dpv:ConsentWithdrawn",
     LedgerEvent.CONSENT_EXPIRED: "dpv:ConsentExpired",

@@ -272,10 +272,12 @@ def test_unknown_api_path_is_404_problem(client, demo):
 
 def test_pairwise_subject_is_stable_per_service_and_differs_across_services(client, demo):
     citizen = demo["citizens"][0]
-    first = _flow(client, demo).tokens()
-    second = _flow(client, demo, details=person_details(["given_name", "family_name"])).tokens()
-    other = _flow(client, demo, service=2, details=person_details(
+    # Two consents of one service (two purposes), and one of another service.
+    first = _flow(client, demo, service=2, details=person_details(
         purpose="energy_poverty_support")).tokens()
+    second = _flow(client, demo, service=2, details=person_details(
+        ["given_name", "family_name"], purpose="public_transport_card")).tokens()
+    other = _flow(client, demo).tokens()
     assert first["consent_id"] != second["consent_id"]
 
     def subject(tokens: dict[str, Any]) -> str:

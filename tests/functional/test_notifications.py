@@ -21,7 +21,7 @@ from broker.mail import MAX_ATTEMPTS, SmtpSender, deliver_pending, run_once
 from consent.models import Consent, EmailState, Notification, Subject
 from consent.notifications import NotificationKind, notify, scan_expiring
 from consent.types import utcnow
-from tests.flows import Flow, create_citizen, csrf_token
+from tests.flows import Flow, create_citizen, csrf_token, person_details
 
 PERSON = "/api/v1/data/civil_registry/person"
 
@@ -141,9 +141,17 @@ def test_the_first_read_is_noticed_once(broker, app, client, demo):
     assert f"/wallet/consents/{tokens['consent_id']}" in page
 
 
-def test_a_consent_ending_within_seven_days_is_noticed(flow, broker, app):
+def _other_asks(flow: Flow, demo: Any) -> list[Flow]:
+    """Services asking the same citizen for other purposes: a consent each, all in force (the
+    same service and purpose again would amend the one that stands, consent.amendment)."""
+    return [Flow(flow.client, demo["services"][index], flow.citizen,
+                 details=person_details(purpose=purpose))
+            for index, purpose in ((1, "public_transport_card"), (2, "energy_poverty_support"))]
+
+
+def test_a_consent_ending_within_seven_days_is_noticed(flow, broker, app, demo):
     soon = flow.tokens()["consent_id"]
-    later = Flow(flow.client, flow.service, flow.citizen).tokens()["consent_id"]
+    later = _other_asks(flow, demo)[0].tokens()["consent_id"]
     with broker.db.sessions() as session, broker.db.writing(session):
         session.execute(update(Consent).where(Consent.id == soon)
                         .values(expires_at=utcnow() + timedelta(days=3)))
@@ -338,9 +346,8 @@ def test_the_cli_runs_the_scans(app, flow):
     assert set(report) == {"first_reads", "expiring", "sent", "failed"}
 
 
-def test_expiring_scan_walks_every_page(broker, flow):
-    ids = [Flow(flow.client, flow.service, flow.citizen).tokens()["consent_id"]
-           for _ in range(3)]
+def test_expiring_scan_walks_every_page(broker, flow, demo):
+    ids = [ask.tokens()["consent_id"] for ask in (flow, *_other_asks(flow, demo))]
     with broker.db.sessions() as session, broker.db.writing(session):
         session.execute(update(Consent).where(Consent.id.in_(ids))
                         .values(expires_at=utcnow() + timedelta(days=2)))
