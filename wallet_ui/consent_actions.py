@@ -116,7 +116,7 @@ def ask_erasure(subject: Subject, consent_id: str) -> Response:
     """Ask the service to erase what it received under this consent (GDPR Art. 17)."""
     try:
         with wallet_parts().db.writing() as session:
-            erasure = citizen_actions.ask_erasure(
+            citizen_actions.ask_erasure(
                 session, citizen_id=subject.id, consent_id=consent_id, now=utcnow()
             )
     except NoSuchConsent:
@@ -128,9 +128,8 @@ def ask_erasure(subject: Subject, consent_id: str) -> Response:
         )
     flash(
         _(
-            "Your request to erase the data has been sent. Reference: %(reference)s. It "
-            "shows as pending until the service confirms the erasure.",
-            reference=erasure.id,
+            "Your request to erase the data has been sent. It shows as pending until the "
+            "service confirms the erasure; its reference is at the end of this page."
         )
     )
     return _consent_page(consent_id)

@@ -443,6 +443,24 @@ def test_references_come_after_the_service_purpose_and_date(en_client, broker, c
     assert consent_id in after and "Entry in the public log" in after
 
 
+def test_the_title_is_plain_words_and_an_erasure_request_is_referenced_below(en_client, broker,
+                                                                             citizen):
+    consent_id = grant(broker, citizen)
+    signed_in(en_client, citizen)
+    token = csrf_token(en_client.get(f"/wallet/consents/{consent_id}").get_data(as_text=True))
+    assert en_client.post(f"/wallet/consents/{consent_id}/erasure",
+                          data={"csrf_token": token}).status_code in (302, 303)
+    html = en_client.get(f"/wallet/consents/{consent_id}").get_data(as_text=True)
+    title = html.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<" not in title and consent_id not in title and "Reference" not in title
+    erasure_id = re.search(r"era_[A-Za-z0-9_-]+", html)
+    assert erasure_id is not None
+    words = _words(html)
+    before, after = words.split("Reference", 1)
+    assert "the service has not confirmed the erasure yet" in before
+    assert erasure_id.group(0) not in before and erasure_id.group(0) in after
+
+
 def test_withdrawn_page_of_a_consent_still_in_force_leads_to_the_consent(en_client, broker,
                                                                           citizen):
     consent_id = grant(broker, citizen)
