@@ -64,6 +64,23 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+#: OAuth security profiles (docs/security.md): ``fapi2`` is the FAPI 2.0 Security Profile,
+#: ``baseline`` RFC 9700 with shared secrets and bearer tokens, for the demo and development.
+SECURITY_PROFILES = ("fapi2", "baseline")
+
+
+def security_profile_of(env: Mapping[str, str], production: bool) -> str:
+    profile = env.get("SERDIKA_SECURITY_PROFILE", "").strip() or (
+        "fapi2" if production else "baseline"
+    )
+    if profile not in SECURITY_PROFILES:
+        raise ConfigError(
+            f"SERDIKA_SECURITY_PROFILE must be one of {', '.join(SECURITY_PROFILES)}, "
+            f"not {profile!r}"
+        )
+    return profile
+
+
 #: The accessibility statement's contact until SERDIKA_ACCESSIBILITY_EMAIL names the city's.
 DEFAULT_ACCESSIBILITY_EMAIL = "accessibility@sofia.example"
 
@@ -101,6 +118,16 @@ class Settings:
     trusted_proxies: int = 0
     # Where citizens write about accessibility (the wallet's accessibility statement).
     accessibility_email: str = DEFAULT_ACCESSIBILITY_EMAIL
+    # The OAuth security profile (SECURITY_PROFILES): fapi2 in production unless set.
+    security_profile: str = "baseline"
+    # Lifetimes of a pushed authorization request's request_uri (RFC 9126, < 600 s) and of a
+    # DPoP proof's iat window (RFC 9449 §11.1), in seconds.
+    par_ttl: int = 60
+    dpop_window_seconds: int = 60
+
+    @property
+    def fapi2(self) -> bool:
+        return self.security_profile == "fapi2"
 
     @property
     def is_sqlite(self) -> bool:
@@ -141,6 +168,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         trusted_proxies=_hop_count(env.get("SERDIKA_TRUSTED_PROXIES", "0")),
         accessibility_email=env.get("SERDIKA_ACCESSIBILITY_EMAIL", "").strip()
         or DEFAULT_ACCESSIBILITY_EMAIL,
+        security_profile=security_profile_of(env, production),
     )
     settings = settings.with_overrides(overrides)
     if settings.civil_registry_url:

@@ -124,6 +124,13 @@ class Service(Base):
     # Non-consent scopes the client may ask for with client_credentials (``audit:read``).
     scope: Mapped[str] = mapped_column(String(255), default="")
     default_purpose: Mapped[str | None] = mapped_column(ForeignKey("purposes.code"))
+    # How the client authenticates: client_secret_basic, or private_key_jwt (RFC 7523) with
+    # its public keys given inline (``jwks``) or fetched from ``jwks_uri``.
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        String(32), default="client_secret_basic"
+    )
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(String(2000))
     sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=ServiceStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

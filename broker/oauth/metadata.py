@@ -8,8 +8,11 @@ from broker.oauth.rfc9396 import AuthorizationDetailTypes
 from broker.oauth.rfc9396 import metadata as details_metadata
 
 
-def metadata(issuer: str, details_types: AuthorizationDetailTypes) -> dict[str, Any]:
-    """The document served at ``/.well-known/oauth-authorization-server``."""
+def metadata(
+    issuer: str, details_types: AuthorizationDetailTypes, *, profile: str = "baseline"
+) -> dict[str, Any]:
+    """The document served at ``/.well-known/oauth-authorization-server``; ``profile`` is the
+    security profile in force (broker.config.SECURITY_PROFILES)."""
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth2/authorize",
@@ -29,4 +32,5 @@ def metadata(issuer: str, details_types: AuthorizationDetailTypes) -> dict[str, 
         "authorization_response_iss_parameter_supported": True,
         "service_documentation": f"{issuer}/docs",
         "ui_locales_supported": ["bg", "en"],
+        "serdika_security_profile": profile,
     }

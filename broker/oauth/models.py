@@ -27,6 +27,8 @@ class AuthorizationCode(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The DPoP key the code is bound to (RFC 9449 §10, ``dpop_jkt``), if any.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
     # Authlib's AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:
@@ -64,6 +66,9 @@ class Token(Base):
     refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refresh_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The RFC 7638 thumbprint of the DPoP key the tokens are bound to (RFC 9449 ``cnf.jkt``);
+    # None: bearer tokens.
+    jkt: Mapped[str | None] = mapped_column(String(64))
 
     # Authlib's TokenMixin
     def check_client(self, client: Any) -> bool:
@@ -80,3 +85,28 @@ class Token(Base):
 
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class PushedRequest(Base):
+    """A pushed authorization request (RFC 9126): its parameters, until its request_uri is
+    used once or expires. The request_uri is stored as a SHA-256 hash, like tokens."""
+
+    __tablename__ = "oauth_pushed_requests"
+
+    id: Mapped[int_pk]
+    request_uri_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UsedJti(Base):
+    """A ``jti`` seen once (a DPoP proof, a client assertion), kept until it could no longer be
+    accepted anyway: every node and worker refuses it again (RFC 9449 §11.1, RFC 7523 §3)."""
+
+    __tablename__ = "oauth_used_jtis"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    jti_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -50,7 +50,15 @@ def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
     app.extensions["serdika.oauth"] = server
-    _register_routes(app, server, json.dumps(metadata(broker.settings.issuer, details.types)))
+    _register_routes(
+        app,
+        server,
+        json.dumps(
+            metadata(
+                broker.settings.issuer, details.types, profile=broker.settings.security_profile
+            )
+        ),
+    )
     return server
 
 

@@ -14,7 +14,7 @@ import pytest
 from flask import url_for
 
 from broker import create_app
-from broker.config import ConfigError, load_settings
+from broker.config import ConfigError, load_settings, security_profile_of
 from broker.serve import gunicorn_options
 from tests.flows import create_citizen, csrf_token
 
@@ -147,3 +147,18 @@ def test_the_demo_upstream_follows_the_brokers_port(tmp_path):
         "http://127.0.0.1:8081")
     assert _settings(tmp_path, SERDIKA_BIND="unix:/run/serdika.sock").sandbox_url == (
         "http://127.0.0.1:8001")
+
+
+def test_the_security_profile_is_fapi2_in_production_and_baseline_elsewhere(tmp_path):
+    assert _settings(tmp_path).security_profile == "baseline"
+    assert security_profile_of({}, production=True) == "fapi2"
+    assert security_profile_of({"SERDIKA_SECURITY_PROFILE": "baseline"}, production=True) == (
+        "baseline")
+    assert _settings(tmp_path, SERDIKA_SECURITY_PROFILE="fapi2").fapi2
+    with pytest.raises(ConfigError, match="SERDIKA_SECURITY_PROFILE"):
+        _settings(tmp_path, SERDIKA_SECURITY_PROFILE="fapi1")
+
+
+def test_the_metadata_names_the_security_profile(client):
+    document = client.get("/.well-known/oauth-authorization-server").get_json()
+    assert document["serdika_security_profile"] == "baseline"

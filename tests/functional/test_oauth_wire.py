@@ -222,6 +222,7 @@ def test_metadata_document_word_for_word(client):
         "authorization_response_iss_parameter_supported": True,
         "service_documentation": f"{issuer}/docs",
         "ui_locales_supported": ["bg", "en"],
+        "serdika_security_profile": "baseline",
     }
 
 
