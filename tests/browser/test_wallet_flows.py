@@ -121,7 +121,8 @@ def test_extend_and_ask_for_erasure_from_the_consent_page(new_page: Any, service
     assert page.locator("a", has_text="Signed receipt of the extension").count() == 1
     page.click(f"form[action$='/wallet/consents/{consent_id}/erasure'] button")
     page.wait_for_load_state()
-    assert "Reference: era_" in page.inner_text("[role=status]")
+    assert "request to erase the data has been sent" in page.inner_text("[role=status]")
+    assert "era_" in page.inner_text(".reference-section")
     assert "Pending" in page.inner_text("#erasure-title ~ p")
     assert page.locator(f"form[action$='/{consent_id}/erasure']").count() == 0
 
