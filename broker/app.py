@@ -107,6 +107,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from broker.api.audit import bp as audit_bp
     from broker.api.erasure_requests import bp as erasure_bp
+    from broker.api.grants import bp as grants_bp
     from broker.api.views import bp as api_bp
     from broker.oauth import init_oauth
 
@@ -114,11 +115,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(erasure_bp)
-    for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+    app.register_blueprint(grants_bp)
+    for name in (
+        "token_endpoint",
+        "pushed_authorization_request_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+    ):
         csrf.exempt(app.view_functions[name])
     csrf.exempt(api_bp)
     csrf.exempt(audit_bp)
     csrf.exempt(erasure_bp)
+    csrf.exempt(grants_bp)
     wallet = init_wallet(app, _wallet_parts(broker, oauth))
     app.extensions[MAIL_RENDERER] = wallet.render_mail
     _register_health(app, broker)

@@ -133,11 +133,11 @@ def export_command(
     filters = writers.ExportFilter(_when(since, "--since"), _when(until, "--until"), service)
     broker = current_broker()
     head = _fresh_head(broker)
-    jwk = broker.keys.public_jwk()
+    jwk = broker.keys.jwk_of(head.key_id) or broker.keys.public_jwk()
     if jwk.get("kid") != head.key_id:
         click.echo(
-            f"warning: the head is signed by key {head.key_id}, not the broker's "
-            f"current key; verify it with --public-key",
+            f"warning: the head is signed by key {head.key_id}, which this broker does not "
+            f"know; verify it with --public-key",
             err=True,
         )
     partial = output.with_name(output.name + ".partial")
@@ -229,7 +229,7 @@ def verify_command(file: Path | None, previous_head: Path | None, public_key: Pa
     if file is None:
         broker = _live_broker()
         if keys is None:
-            keys = {broker.keys.key_id: broker.keys.signing_key.public_key()}
+            keys = broker.keys.verification_keys()
         _print(live.verify_store(broker.db.sessions, keys, previous=previous))
         return
     with nullcontext(sys.stdin.buffer) if str(file) == "-" else open(file, "rb") as lines:

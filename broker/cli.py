@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from broker.audit_cli import audit_group
+from broker.keys_cli import keys_group
 from broker.parts import current_broker
 from broker.receipt_cli import receipt_group
 from consent.accounts import AccountError, create_subject
@@ -80,6 +82,7 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
             secret_key=broker.keys.secret_key,
             keyring=broker.keys.keyring,
             sources=demo_sources(broker.settings, broker.connectors),
+            var_dir=broker.settings.var_dir,
         )
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
@@ -90,7 +93,9 @@ def demo_seed(as_json: bool, if_new: bool) -> None:
     click.echo("Demo services (client_id / client_secret, redirect URI):")
     for service in result["services"]:
         redirects = ", ".join(service["redirect_uris"])
-        click.echo(f"  {service['client_id']} / {service['client_secret']}, {redirects}")
+        # A private_key_jwt service has a key file instead of a secret.
+        credential = service.get("client_secret") or f"private key {service['private_key_file']}"
+        click.echo(f"  {service['client_id']} / {credential}, {redirects}")
     click.echo("Demo auditors (client_id / client_secret):")
     for auditor in result["auditors"]:
         click.echo(f"  {auditor['client_id']} / {auditor['client_secret']}")
@@ -156,6 +161,17 @@ def service_group() -> None:
 @click.option("--purpose", "purposes", multiple=True, required=True)
 @click.option("--client-id", help="Choose the client id (default: generated).")
 @click.option("--sandbox", is_flag=True, help="A test service, marked as such to citizens.")
+@click.option(
+    "--jwks-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The service's public keys (a JWK Set: EC P-256 or Ed25519, each with a kid): it "
+    "authenticates with private_key_jwt and gets no secret.",
+)
+@click.option(
+    "--jwks-uri",
+    help="Where the service publishes its public keys (https; http on loopback outside "
+    "production): it authenticates with private_key_jwt and gets no secret.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def service_add(
@@ -166,10 +182,14 @@ def service_add(
     purposes: tuple[str, ...],
     client_id: str | None,
     sandbox: bool,
+    jwks_file: Path | None,
+    jwks_uri: str | None,
     as_json: bool,
 ) -> None:
-    """Register a service; its secret is shown once and stored hashed."""
+    """Register a service; its secret is shown once and stored hashed, or with --jwks-file or
+    --jwks-uri it authenticates with signed client assertions (RFC 7523) and has none."""
     broker = current_broker()
+    jwks = _read_jwks(jwks_file) if jwks_file is not None else None
     with broker.db.sessions() as session:
         try:
             service, secret = register_service(
@@ -181,20 +201,34 @@ def service_add(
                 purposes=list(purposes),
                 sandbox=sandbox,
                 client_id=client_id,
+                jwks=jwks,
+                jwks_uri=jwks_uri,
+                production=broker.settings.production,
             )
         except RegistrationError as exc:
             raise click.UsageError(str(exc)) from exc
         session.commit()
+    credentials: dict[str, Any] = {"client_secret": secret}
+    if secret is None:
+        credentials = {"token_endpoint_auth_method": service.token_endpoint_auth_method}
+        credentials |= {"jwks_uri": service.jwks_uri} if service.jwks_uri else {}
     _emit(
         {
             "client_id": service.client_id,
-            "client_secret": secret,
+            **credentials,
             "redirect_uris": list(redirect_uris),
             "purposes": list(purposes),
             "sandbox": sandbox,
         },
         as_json,
     )
+
+
+def _read_jwks(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise click.UsageError(f"--jwks-file {path}: not a JSON file ({exc})") from exc
 
 
 @click.group("citizen")
@@ -374,5 +408,6 @@ def register_commands(app: Flask) -> None:
         receipt_group,
         guardianship_group,
         notifications_group,
+        keys_group,
     ):
         app.cli.add_command(command)

@@ -124,6 +124,8 @@ class Settings:
     # DPoP proof's iat window (RFC 9449 §11.1), in seconds.
     par_ttl: int = 60
     dpop_window_seconds: int = 60
+    # Whether DPoP proofs must carry a server nonce (RFC 9449 §8, §9; SERDIKA_DPOP_NONCE).
+    dpop_nonce_required: bool = False
 
     @property
     def fapi2(self) -> bool:
@@ -169,6 +171,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         accessibility_email=env.get("SERDIKA_ACCESSIBILITY_EMAIL", "").strip()
         or DEFAULT_ACCESSIBILITY_EMAIL,
         security_profile=security_profile_of(env, production),
+        dpop_nonce_required=_flag(env.get("SERDIKA_DPOP_NONCE")),
+        **_lifetimes(env),
     )
     settings = settings.with_overrides(overrides)
     if settings.civil_registry_url:
@@ -206,6 +210,32 @@ def _next_port_url(bind: str) -> str:
 
 def _path(value: str | None) -> Path | None:
     return Path(value).resolve() if value else None
+
+
+#: Lifetimes a deployment may set, in seconds: (variable, default, least, most). A pushed
+#: request lives under 600 s (RFC 9126 §2.2); codes a minute at most (RFC 9700 §4.2.1 advice).
+LIFETIMES = {
+    "access_token_ttl": ("SERDIKA_ACCESS_TOKEN_TTL", 300, 30, 3600),
+    "code_ttl": ("SERDIKA_CODE_TTL", 60, 10, 60),
+    "par_ttl": ("SERDIKA_PAR_TTL", 60, 10, 599),
+    "dpop_window_seconds": ("SERDIKA_DPOP_WINDOW", 60, 5, 300),
+}
+
+
+def _lifetimes(env: Mapping[str, str]) -> dict[str, int]:
+    values = {}
+    for name, (variable, default, least, most) in LIFETIMES.items():
+        raw = env.get(variable, "").strip()
+        try:
+            value = int(raw) if raw else default
+        except ValueError:
+            value = least - 1
+        if not least <= value <= most:
+            raise ConfigError(
+                f"{variable} must be whole seconds from {least} to {most}, not {raw!r}"
+            )
+        values[name] = value
+    return values
 
 
 def _hop_count(value: str) -> int:

@@ -102,6 +102,12 @@ class Database:
         return self.engine.dialect
 
     @property
+    def holds_writer_queue(self) -> bool:
+        """Whether this context is inside :meth:`writing` on SQLite: another writer started
+        here (:meth:`raw_writing`) would wait on the queue this context holds."""
+        return _immediate.get()
+
+    @property
     def raw(self) -> Any:
         """The request's pooled DBAPI connection, for prepared reads (broker/prepared.py).
 

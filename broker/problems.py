@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, json
 
+from broker.oauth.rfc9449 import challenge as dpop_challenge
 from broker.parts import current_broker
 
 
@@ -55,13 +56,32 @@ def bearer_challenge(error: str | None = None, description: str | None = None) -
     return ", ".join(parts)
 
 
-def invalid_token(detail: str) -> Response:
+def challenge(scheme: str, error: str | None = None, description: str | None = None) -> str:
+    """The ``WWW-Authenticate`` value for tokens of ``scheme``: ``Bearer`` (RFC 6750 §3) or
+    ``DPoP`` (RFC 9449 §7.1, for DPoP-bound tokens and requests that sent the DPoP scheme)."""
+    if scheme == "DPoP":
+        return dpop_challenge(error, description)
+    return bearer_challenge(error, description)
+
+
+_TITLES = {"invalid_dpop_proof": "Invalid DPoP proof", "use_dpop_nonce": "DPoP nonce required"}
+
+
+def invalid_token(
+    detail: str,
+    *,
+    scheme: str = "Bearer",
+    error: str = "invalid_token",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """401 for an unusable token (or, with ``error="invalid_dpop_proof"`` or
+    ``"use_dpop_nonce"``, an unusable DPoP proof, RFC 9449 §7.1 and §9)."""
     return problem(
         401,
-        "Invalid token",
+        _TITLES.get(error, "Invalid token"),
         detail,
-        code="invalid_token",
-        headers={"WWW-Authenticate": bearer_challenge("invalid_token", detail)},
+        code=error,
+        headers={"WWW-Authenticate": challenge(scheme, error, detail), **(headers or {})},
     )
 
 
@@ -75,11 +95,11 @@ def missing_token() -> Response:
     )
 
 
-def insufficient_scope(detail: str) -> Response:
+def insufficient_scope(detail: str, *, scheme: str = "Bearer") -> Response:
     return problem(
         403,
         "Outside the consent",
         detail,
         code="insufficient_scope",
-        headers={"WWW-Authenticate": bearer_challenge("insufficient_scope", detail)},
+        headers={"WWW-Authenticate": challenge(scheme, "insufficient_scope", detail)},
     )

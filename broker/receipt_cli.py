@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from consent.ledger.jwk import public_key_from_jwk
+from consent.ledger.jwk import KeyFormatError, keys_from_document, pick_key
 from consent.receipts import verify_bundle
 
 
@@ -54,7 +54,11 @@ def receipt_verify(file: Path, public_key_file: Path | None) -> None:
     key = None
     if public_key_file is not None:
         try:
-            key = public_key_from_jwk(_read_json(public_key_file, "the public key"))
+            # A JWKS (the broker's, with its retired keys) gives the key of the bundle's kid.
+            keys = keys_from_document(_read_json(public_key_file, "the public key"))
+            key = pick_key(keys, str(bundle.get("jwk", {}).get("kid", "")))
+            if key is None:
+                raise KeyFormatError("no key of it signed this receipt")
         except ValueError as exc:
             _fail([f"the public key in {public_key_file} is unusable: {exc}"])
     errors = verify_bundle(bundle, key)

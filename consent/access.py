@@ -37,7 +37,7 @@ from connectors.base import (
     SubjectRef,
 )
 from connectors.limits import enforce
-from consent.access_ports import ReadPorts, Source, TokenRefused
+from consent.access_ports import ReadPorts, Source, TokenRefused, check_binding
 from consent.constraints import (
     BadReadParameters,
     GrantedLimits,
@@ -82,6 +82,9 @@ class ReadRequest:
     connector: str
     resource: str
     parameters: Mapping[str, str]
+    #: The RFC 7638 thumbprint of the key of the DPoP proof the host checked with the token
+    #: (RFC 9449 §7), or None when the token came as a bearer token.
+    proof_jkt: str | None = None
 
 
 class RefusalKind(StrEnum):
@@ -104,6 +107,8 @@ class Refusal:
     title: str | None = None
     status: int | None = None
     retry_after: int | None = None
+    #: The token is DPoP-bound, or came with a proof: the challenge names DPoP (RFC 9449 §7.1).
+    proof_of_possession: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,14 @@ def read_personal_data(
     """Read what the consent behind ``request.token`` allows, and record it in the ledger."""
     try:
         grant = ports.tokens.grant(request.token, now)
+        # RFC 9449 §7: a bound token only with a proof of its key, which the host checked.
+        check_binding(grant.jkt, request.proof_jkt)
     except TokenRefused as refused:
-        return Refusal(RefusalKind.INVALID_TOKEN, refused.detail)
+        return Refusal(
+            RefusalKind.INVALID_TOKEN,
+            refused.detail,
+            proof_of_possession=refused.proof_of_possession,
+        )
     if grant.consent_id is None:
         return Refusal(
             RefusalKind.INSUFFICIENT_SCOPE,

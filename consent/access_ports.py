@@ -18,12 +18,31 @@ from consent.ledger.entries import LedgerEvent
 
 
 class TokenRefused(Exception):
-    """The access token cannot be used: absent, malformed, unknown, expired or revoked."""
+    """The access token cannot be used: absent, malformed, unknown, expired or revoked, or
+    presented without a proof of the key it is bound to (``proof_of_possession``)."""
 
-    def __init__(self, detail: str, missing: bool = False) -> None:
+    def __init__(
+        self, detail: str, missing: bool = False, *, proof_of_possession: bool = False
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.missing = missing
+        self.proof_of_possession = proof_of_possession
+
+
+def check_binding(bound_jkt: str | None, proof_jkt: str | None) -> None:
+    """A token bound to a key (RFC 9449 §6: the thumbprint ``jkt``) is used only with a proof
+    of that key, and a proof goes only with a token bound to its key (§7.1); the host checked
+    the proof itself. Raise :class:`TokenRefused` otherwise."""
+    if bound_jkt == proof_jkt:
+        return
+    if proof_jkt is None:
+        detail = "This token is DPoP-bound: send it as 'Authorization: DPoP' with a proof."
+    elif bound_jkt is None:
+        detail = "This token is not DPoP-bound: send it as 'Authorization: Bearer'."
+    else:
+        detail = "The DPoP proof is signed with another key than the token is bound to."
+    raise TokenRefused(detail, proof_of_possession=True)
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,8 @@ class AccessGrant:
     consent_id: str | None
     consent: ConsentState | None
     sealed_national_id: bytes | None
+    #: The RFC 7638 thumbprint of the DPoP key the token is bound to (RFC 9449), or None.
+    jkt: str | None = None
 
 
 class AccessTokens(Protocol):

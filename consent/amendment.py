@@ -22,6 +22,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from commons.clock import city_zone
+from consent.constraints import GrantedLimits
 from consent.ledger.entries import LedgerEvent, append_entry
 from consent.lifecycle import (
     Actor,
@@ -36,10 +37,24 @@ from consent.lifecycle import (
 from consent.models import Consent, ConsentStatus, Subject
 from consent.quotas import create_quotas
 from consent.receipts import ReceiptKind
-from consent.requests import AccessRequest, duration_end
+from consent.requests import AccessRequest, ScopeItem, duration_end
 
 #: The statuses of a consent that stands: in force, or paused within its term.
 STANDING = (ConsentStatus.ACTIVE, ConsentStatus.PAUSED)
+
+
+@dataclass(frozen=True)
+class GrantTarget:
+    """A request naming the consent it changes (Grant Management's ``grant_id``): ``update``
+    merges what it asks for into the consent, ``replace`` supersedes the consent's scope and
+    ends its earlier tokens."""
+
+    consent_id: str
+    replace: bool = False
+
+
+class TargetNotStanding(LookupError):
+    """The consent a request names is not the citizen's, or no longer stands."""
 
 
 @dataclass(frozen=True)
@@ -120,13 +135,61 @@ def change_of(consent: Consent, request: AccessRequest, now: datetime) -> Change
 
 
 def proposed_change(
-    session: Session, *, subject_id: int, service_id: int, request: AccessRequest, now: datetime
+    session: Session,
+    *,
+    subject_id: int,
+    service_id: int,
+    request: AccessRequest,
+    now: datetime,
+    target: GrantTarget | None = None,
 ) -> Change | None:
-    """What allowing ``request`` would change for this subject; None when no consent stands."""
+    """What allowing ``request`` would change for this subject: in the consent it names
+    (``target``), else in the one standing for its purpose; None when there is none."""
+    if target is not None:
+        consent = targeted_consent(session, target, subject_id=subject_id, now=now)
+        return change_of(consent, effective_request(consent, request, target), now)
     standing = standing_consent(
         session, subject_id=subject_id, service_id=service_id, purpose=request.purpose, now=now
     )
     return change_of(standing, request, now) if standing is not None else None
+
+
+def targeted_consent(
+    session: Session, target: GrantTarget, *, subject_id: int, now: datetime, lock: bool = False
+) -> Consent:
+    """The consent ``target`` names, if it is this subject's and stands; else
+    :class:`TargetNotStanding` (the service checked it is its own when it asked)."""
+    consent = session.get(Consent, target.consent_id, with_for_update=lock or None)
+    if (
+        consent is None
+        or consent.subject_id != subject_id
+        or consent.status not in STANDING
+        or consent.expires_at is None
+        or consent.expires_at <= now
+    ):
+        raise TargetNotStanding(target.consent_id)
+    return consent
+
+
+def effective_request(
+    consent: Consent, request: AccessRequest, target: GrantTarget
+) -> AccessRequest:
+    """The request as it applies to ``consent``: itself for a replacement; for an update, the
+    consent's scope with the request's fields merged in (its limits and duration win)."""
+    if target.replace:
+        return request
+    asked = {(item.connector, item.resource): item for item in request.items}
+    items: list[ScopeItem] = []
+    for kept in consent.scope:
+        key = (kept["connector"], kept["resource"])
+        new = asked.pop(key, None)
+        fields = tuple(kept["fields"]) + tuple(
+            name for name in (new.fields if new else ()) if name not in kept["fields"]
+        )
+        limits = new.limits if new else GrantedLimits.stored(kept.get("constraints"))
+        items.append(ScopeItem(key[0], key[1], fields, tuple(kept["actions"]), limits))
+    items.extend(asked.values())
+    return AccessRequest(request.purpose, request.duration, tuple(items))
 
 
 def amend_consent(

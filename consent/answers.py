@@ -17,7 +17,13 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorDescription
-from consent.amendment import amend_consent, standing_consent
+from consent.amendment import (
+    GrantTarget,
+    amend_consent,
+    effective_request,
+    standing_consent,
+    targeted_consent,
+)
 from consent.lifecycle import Actor, DomainContext, ServiceRef, record_decision
 from consent.models import Consent, Subject
 from consent.requests import AccessRequest
@@ -37,6 +43,8 @@ class Answer:
     ticked: Collection[str] = ()
     #: Whose data the answer is about: None for the citizen themself, or a ward's subject id.
     ward_id: int | None = None
+    #: The consent the request names to change (Grant Management), if it names one.
+    target: GrantTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class Recorded:
     granted: bool
     #: True when the answer amended the consent that stood (consent.amendment).
     amended: bool = False
+    #: True when it replaced that consent's scope: its earlier tokens must stop working.
+    replaced: bool = False
 
 
 def kept(
@@ -90,7 +100,8 @@ def answer_request(
     """Record the citizen's answer to ``request``; the caller commits.
 
     Raises :class:`NotInCare` (and records nothing) when the answer is for someone the
-    citizen may not answer for.
+    citizen may not answer for, and :class:`consent.amendment.TargetNotStanding` when the
+    consent the request names is not theirs or no longer stands.
     """
     allow = answer.allow
     if allow:
@@ -99,6 +110,13 @@ def answer_request(
     citizen = session.merge(citizen)
     about = whose_data(session, citizen, answer.ward_id, now)
     if allow:
+        by = Actor.SUBJECT if about.id == citizen.id else Actor.GUARDIAN
+        target = answer.target
+        if target is not None:
+            named = targeted_consent(session, target, subject_id=about.id, now=now, lock=True)
+            changed = effective_request(named, request, target)
+            amend_consent(session, context, named, service, changed, now=now, by=by)
+            return Recorded(named, about, True, amended=True, replaced=target.replace)
         standing = standing_consent(
             session,
             subject_id=about.id,
@@ -108,7 +126,6 @@ def answer_request(
             lock=True,
         )
         if standing is not None:
-            by = Actor.SUBJECT if about.id == citizen.id else Actor.GUARDIAN
             amend_consent(session, context, standing, service, request, now=now, by=by)
             return Recorded(standing, about, True, amended=True)
     consent = record_decision(

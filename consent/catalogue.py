@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent.client_keys import InvalidClientKeys, check_jwks_uri, check_public_jwks
 from consent.crypto import new_secret, token_hash
 from consent.models import Purpose, Service, ServiceKind, ServicePurpose
 from consent.requests import PurposeRule
@@ -100,8 +102,23 @@ def register_service(
     sandbox: bool = False,
     client_id: str | None = None,
     client_secret: str | None = None,
-) -> tuple[Service, str]:
-    """Register an OAuth client and return it with its secret (shown once, stored hashed)."""
+    jwks: Any = None,
+    jwks_uri: str | None = None,
+    production: bool = False,
+) -> tuple[Service, str | None]:
+    """Register an OAuth client and return it with its secret (shown once, stored hashed).
+
+    With ``jwks`` (a JWK Set of public keys) or ``jwks_uri``, the client authenticates with
+    ``private_key_jwt`` (RFC 7523 §2.2) and has no secret: None is returned for it.
+    """
+    if jwks is not None and jwks_uri is not None:
+        raise RegistrationError("give the service's keys as a JWK Set or a JWKS URI, not both")
+    try:
+        keys = check_public_jwks(jwks) if jwks is not None else None
+        keys_uri = check_jwks_uri(jwks_uri, production=production) if jwks_uri else None
+    except InvalidClientKeys as exc:
+        raise RegistrationError(str(exc)) from exc
+    private_key_jwt = keys is not None or keys_uri is not None
     for uri in redirect_uris:
         _check_redirect_uri(uri)
     known = set(session.scalars(select(Purpose.code).where(Purpose.code.in_(purposes))))
@@ -118,6 +135,8 @@ def register_service(
         )
     if session.scalar(select(Service.id).where(Service.client_id == client_id)) is not None:
         raise RegistrationError(f"client id {client_id!r} is taken")
+    # A private_key_jwt client gets a random secret nobody is told: the column stays filled,
+    # and no Basic credentials can match it (it may only use its method anyway).
     secret = client_secret or new_secret("", 32)
     if kind == ServiceKind.SERVICE:
         # Client credentials only for its own housekeeping, such as erasure requests.
@@ -137,11 +156,14 @@ def register_service(
         scope=scope,
         default_purpose=purposes[0] if purposes else None,
         sandbox=sandbox,
+        token_endpoint_auth_method="private_key_jwt" if private_key_jwt else "client_secret_basic",
+        jwks=keys,
+        jwks_uri=keys_uri,
     )
     session.add(service)
     session.flush()
     session.add_all(ServicePurpose(service_id=service.id, purpose_code=code) for code in purposes)
-    return service, secret
+    return service, None if private_key_jwt else secret
 
 
 def _check_redirect_uri(uri: str) -> None:

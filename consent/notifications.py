@@ -51,21 +51,21 @@ class NotificationKind(StrEnum):
     COMING_OF_AGE = "coming_of_age"
 
 
-def _email_context(subject_id: int) -> bytes:
+def email_context(subject_id: int) -> bytes:
     return b"subject-email:%d" % subject_id
 
 
 def set_email(keyring: Keyring, subject: Subject, address: str | None) -> None:
     """Keep the address sealed like the national id; None stops e-mail."""
     subject.email_ciphertext = (
-        keyring.seal(address.encode(), _email_context(subject.id)) if address else None
+        keyring.seal(address.encode(), email_context(subject.id)) if address else None
     )
 
 
 def email_of(keyring: Keyring, subject: Subject) -> str | None:
     if subject.email_ciphertext is None:
         return None
-    return keyring.open(subject.email_ciphertext, _email_context(subject.id)).decode()
+    return keyring.open(subject.email_ciphertext, email_context(subject.id)).decode()
 
 
 def recipients(session: Session, subject_id: int, now: datetime) -> list[int]:

@@ -9,10 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import os
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +25,7 @@ from connectors import meter_readings
 from consent.accounts import create_subject
 from consent.catalogue import register_service
 from consent.crypto import Keyring
+from consent.ledger.jwk import jwk_thumbprint, public_jwk_of
 from consent.models import Purpose, Service, ServiceKind, Subject
 from demo import bankya
 from demo import civil_registry as demo_civil_registry
@@ -92,6 +97,17 @@ SERVICES: list[dict[str, Any]] = [
         "purposes": ["energy_poverty_support", "public_transport_card"],
     },
 ]
+#: The FAPI-grade demo service: it authenticates with private_key_jwt (RFC 7523), its private
+#: key written under the var directory (docs/architecture.md, "OAuth 2.0 at FAPI 2.0 grade").
+FAPI_SERVICE: dict[str, Any] = {
+    "client_id": "kindergartens-fapi",
+    "name_bg": "Столична община — Детски градини (FAPI 2.0)",
+    "name_en": "Sofia Municipality — Kindergartens (FAPI 2.0)",
+    "organisation": "Столична община",
+    "purposes": ["kindergarten_enrolment"],
+}
+#: Where under the var directory the demo's private client keys are written.
+DEMO_KEYS_DIR = "demo-client-keys"
 AUDITOR: dict[str, Any] = {
     "client_id": "auditor-cpdp",
     "name_bg": "Комисия за защита на личните данни",
@@ -103,6 +119,43 @@ AUDITOR: dict[str, Any] = {
 def _derived(secret_key: str, label: str, length: int = 20) -> str:
     digest = hmac.new(secret_key.encode(), b"demo\x00" + label.encode(), hashlib.sha256)
     return base64.b32encode(digest.digest()).decode().lower()[:length]
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def demo_client_key(secret_key: str, client_id: str) -> dict[str, str]:
+    """The private Ed25519 JWK of a demo client, derived from ``secret_key`` like the demo's
+    secrets (stable, not in git); its ``kid`` is its RFC 7638 thumbprint."""
+    seed_bytes = hmac.new(
+        secret_key.encode(), b"demo\x00client-key:" + client_id.encode(), hashlib.sha256
+    ).digest()
+    public = public_jwk_of(Ed25519PrivateKey.from_private_bytes(seed_bytes).public_key())
+    return {
+        **public,
+        "d": _b64url(seed_bytes),
+        "kid": jwk_thumbprint(public),
+        "alg": "EdDSA",
+        "use": "sig",
+    }
+
+
+def public_jwks(private_jwk: Mapping[str, str]) -> dict[str, Any]:
+    return {"keys": [{k: v for k, v in private_jwk.items() if k != "d"}]}
+
+
+def write_private_key(var_dir: Path, client_id: str, private_jwk: Mapping[str, str]) -> Path:
+    """Write the private JWK under ``var_dir`` (git-ignored), readable by its owner only."""
+    directory = var_dir / DEMO_KEYS_DIR
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"{client_id}.jwk.json"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        json.dump(private_jwk, handle, indent=2)
+        handle.write("\n")
+    return path
 
 
 def seed_sources(sources: Mapping[str, Any] | None, people: dict[str, Any]) -> None:
@@ -144,12 +197,14 @@ def seed(
     secret_key: str,
     keyring: Keyring,
     sources: Mapping[str, Any] | None,
+    var_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Create what is missing and return the demo logins (docs/architecture.md, "CLI").
 
     The logins are derived from ``secret_key`` (the installation's); the citizens' national
     ids are sealed with ``keyring``; ``sources`` are the demo sources to fill (see
-    :func:`seed_sources`).
+    :func:`seed_sources`). The FAPI-grade service's private key is written under ``var_dir``
+    (its ``private_key_file``; None without a ``var_dir``).
     """
     people = population()
 
@@ -192,6 +247,27 @@ def seed(
                 "purposes": spec["purposes"],
             }
         )
+
+    fapi_key = demo_client_key(secret_key, FAPI_SERVICE["client_id"])
+    if (
+        session.scalar(select(Service.id).where(Service.client_id == FAPI_SERVICE["client_id"]))
+        is None
+    ):
+        register_service(
+            session, redirect_uris=DEMO_REDIRECTS, jwks=public_jwks(fapi_key), **FAPI_SERVICE
+        )
+    key_file = write_private_key(var_dir, FAPI_SERVICE["client_id"], fapi_key) if var_dir else None
+    services.append(
+        {
+            "client_id": FAPI_SERVICE["client_id"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "private_key_file": str(key_file) if key_file else None,
+            "kid": fapi_key["kid"],
+            "alg": fapi_key["alg"],
+            "redirect_uris": DEMO_REDIRECTS,
+            "purposes": FAPI_SERVICE["purposes"],
+        }
+    )
 
     auditor_secret = _derived(secret_key, f"auditor:{AUDITOR['client_id']}", 32)
     if session.scalar(select(Service.id).where(Service.client_id == AUDITOR["client_id"])) is None:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from connectors.base import ConnectorDescription
-from consent.amendment import proposed_change
+from consent.amendment import TargetNotStanding, proposed_change
 from consent.answers import Answer, NotInCare, answer_request
 from consent.catalogue import LEGAL_BASES
 from consent.models import Purpose, Subject
@@ -96,13 +96,17 @@ def _request_page(
                 "fields": [resource.fields[name] for name in item.fields],
             }
         )
-    change = proposed_change(
-        parts.db.session,
-        subject_id=subject.id,
-        service_id=service.id,
-        request=access_request,
-        now=utcnow(),
-    )
+    try:
+        change = proposed_change(
+            parts.db.session,
+            subject_id=subject.id,
+            service_id=service.id,
+            request=access_request,
+            now=utcnow(),
+            target=grant.request.grant_target,
+        )
+    except TargetNotStanding:
+        return _not_standing()
     response = make_response(
         render_template(
             "wallet/authorize.html",
@@ -145,6 +149,7 @@ def _answer(subject: Subject, grant: ConsentGrant) -> Response:
             ticked=request.form.getlist("fields"),
             # The citizen themself, or a minor child they answer for (wallet_ui.children).
             ward_id=ward_chosen(chosen),
+            target=grant.request.grant_target,
         )
         with parts.db.writing() as writer:
             recorded = answer_request(
@@ -157,7 +162,9 @@ def _answer(subject: Subject, grant: ConsentGrant) -> Response:
                 answer=answer,
                 now=utcnow(),
             )
-            if recorded.amended:
+            if recorded.replaced:
+                parts.oauth.consent_replaced(writer, recorded.consent)
+            elif recorded.amended:
                 # Its live refresh tokens last until its new end (consent.amendment).
                 parts.oauth.consent_extended(writer, recorded.consent)
             writer.commit()
@@ -167,6 +174,8 @@ def _answer(subject: Subject, grant: ConsentGrant) -> Response:
                 if recorded.granted
                 else None,
             )
+    except TargetNotStanding:
+        return _not_standing()
     except NotInCare:
         return error_page(
             403,
@@ -176,6 +185,16 @@ def _answer(subject: Subject, grant: ConsentGrant) -> Response:
                 "was recorded."
             ),
         )
+
+
+def _not_standing() -> Response:
+    return error_page(
+        409,
+        _(
+            "The service asks to change a consent that is not yours or is no longer in "
+            "force. Nothing was recorded; the service can ask you again."
+        ),
+    )
 
 
 def _field_label(catalogue: Mapping[str, ConnectorDescription], name: tuple[str, str, str]) -> str:

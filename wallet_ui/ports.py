@@ -17,6 +17,7 @@ from flask import Flask, Response, current_app
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorDescription, ResourceDescription
+from consent.amendment import GrantTarget
 from consent.crypto import Keyring
 from consent.ledger.heads import SignedTreeHead
 from consent.lifecycle import DomainContext
@@ -84,6 +85,9 @@ class ConsentClient(Protocol):
 class ConsentGrantRequest(Protocol):
     @property
     def access_request(self) -> AccessRequest: ...
+    @property
+    def grant_target(self) -> GrantTarget | None:
+        """The consent the request names to change (Grant Management), if any."""
 
 
 class ConsentGrant(Protocol):
@@ -110,6 +114,9 @@ class AuthorizationServer(Protocol):
 
     def redirect_error(self, error: Any) -> Response:
         """Send an authorization error back to its validated redirect URI."""
+
+    def consent_replaced(self, session: Session, consent: Consent) -> None:
+        """Every token issued for ``consent`` before its scope was replaced stops working."""
 
     def consent_extended(self, session: Session, consent: Consent) -> None:
         """Let the consent's live refresh tokens last until its new end."""

@@ -215,7 +215,7 @@ def export() -> Response:
             code="no_tree_head",
             headers={"Retry-After": "5"},
         )
-    jwk = broker.keys.public_jwk()
+    jwk = broker.keys.jwk_of(head.key_id) or broker.keys.public_jwk()
 
     def lines() -> Iterator[str]:
         out = io.StringIO()

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, json, request
 
-from broker.api.tokens import bearer_from
+from broker.api.tokens import access_token_from
 from broker.parts import current_broker
-from broker.problems import insufficient_scope, invalid_token, missing_token, problem
+from broker.problems import insufficient_scope, invalid_token, problem
 from consent.access import ReadRequest, ReadResult, Refusal, RefusalKind, read_personal_data
-from consent.access_ports import TokenRefused
 from consent.types import utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -20,15 +19,13 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @bp.get("/data/<connector>/<resource>")
 def read_data(connector: str, resource: str) -> Response:
-    try:
-        token = bearer_from(request)
-    except TokenRefused as refused:
-        return missing_token() if refused.missing else invalid_token(refused.detail)
-    outcome = read_personal_data(
-        current_broker().reads, ReadRequest(token, connector, resource, request.args), utcnow()
-    )
+    presented = access_token_from(request)
+    if isinstance(presented, Response):
+        return presented
+    read = ReadRequest(presented.token, connector, resource, request.args, presented.proof_jkt)
+    outcome = read_personal_data(current_broker().reads, read, utcnow())
     if isinstance(outcome, Refusal):
-        return refusal_response(outcome)
+        return refusal_response(outcome, presented.scheme)
     return _answer(outcome)
 
 
@@ -38,13 +35,16 @@ def _answer(result: ReadResult) -> Response:
     return response
 
 
-def refusal_response(refusal: Refusal) -> Response:
-    """Render a refused read: an RFC 6750 challenge, or an RFC 9457 problem."""
+def refusal_response(refusal: Refusal, scheme: str = "Bearer") -> Response:
+    """Render a refused read: an RFC 6750 (or RFC 9449 §7.1) challenge, or an RFC 9457
+    problem."""
     detail = refusal.detail or ""
+    if refusal.proof_of_possession:
+        scheme = "DPoP"
     if refusal.kind is RefusalKind.INVALID_TOKEN:
-        response = invalid_token(detail)
+        response = invalid_token(detail, scheme=scheme)
     elif refusal.kind is RefusalKind.INSUFFICIENT_SCOPE:
-        response = insufficient_scope(detail)
+        response = insufficient_scope(detail, scheme=scheme)
     else:
         response = problem(
             refusal.status or 400,

@@ -1,4 +1,5 @@
-"""Services as Authlib clients: exact redirect URIs, hashed secrets, Basic auth only."""
+"""Services as Authlib clients: exact redirect URIs; Basic auth with a hashed secret, or
+``private_key_jwt`` (broker.oauth.rfc7523), whichever the service was registered with."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from consent.models import Service, ServiceKind, ServiceStatus
 if TYPE_CHECKING:
     from broker.db import Database
 
-TOKEN_ENDPOINT_AUTH_METHOD = "client_secret_basic"  # noqa: S105 - a method name
+CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name
+PRIVATE_KEY_JWT = "private_key_jwt"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class ServiceRecord:
     default_purpose: str | None
     sandbox: bool
     status: str
+    token_endpoint_auth_method: str
+    jwks: dict[str, Any] | None
+    jwks_uri: str | None
 
 
 _SERVICE_TABLE = cast(Table, Service.__table__)
@@ -78,13 +83,21 @@ class OAuthClient:
         return hmac.compare_digest(token_hash(client_secret), self.service.client_secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == TOKEN_ENDPOINT_AUTH_METHOD
+        # RFC 7591 §2: a client authenticates with the one method it was registered with, at
+        # every endpoint (a private_key_jwt client has no secret to send).
+        return method == self.service.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and self.service.kind == ServiceKind.SERVICE
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.service.grant_types
+
+
+def client_auth_methods(fapi2: bool) -> list[str]:
+    """The client authentication methods of the server: under the FAPI 2.0 profile only
+    private_key_jwt (FAPI 2.0 Security Profile §5.3.2.1, no shared secrets)."""
+    return [PRIVATE_KEY_JWT] if fapi2 else [CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT]
 
 
 def query_client(db: Database, client_id: str | None) -> OAuthClient | None:

@@ -77,6 +77,11 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
         }
         if token.scope:
             payload["scope"] = token.scope
+        if token.jkt is not None:
+            # RFC 9449 §6.2: the key the token is bound to; its type is then DPoP (§5).
+            payload["cnf"] = {"jkt": token.jkt}
+            if token.presented_as == "access_token":
+                payload["token_type"] = "DPoP"  # noqa: S105 (a token type)
         if token.consent_id is not None:
             decision = evaluate(token.consent_state, client_id=token.client_id, now=now)
             if not decision.allowed or decision.state is None:

@@ -12,13 +12,15 @@ from authlib.oauth2.rfc6749 import (
     InvalidScopeError,
     grants,
 )
+from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7636 import CodeChallenge
 from sqlalchemy import select, update
 
+from broker.oauth.grant_management import QUERY_SCOPE, REVOKE_SCOPE
 from broker.oauth.models import AuthorizationCode, Token
 from consent.crypto import token_hash
 from consent.decisions import Reason, decide_access
-from consent.models import Consent
+from consent.models import Consent, ServiceKind
 from consent.requests import GrantedSubject
 from consent.types import utcnow
 
@@ -183,6 +185,11 @@ class RefreshTokenGrant(OrderedHooks, grants.RefreshTokenGrant):
             return None
         # A bad scope is refused before the token is spent: a mistake never costs the grant.
         self._validate_token_scope(row)
+        # RFC 9449 §5: a bound refresh token needs a proof of its key; refused before it is
+        # spent, so that a request without the key cannot use the grant up.
+        dpop = getattr(self, "dpop", None)
+        if dpop is not None:
+            dpop.validate_bound_credential(self, row.jkt)
         if row.refresh_used_at is None and row.consent_id is not None:
             # Refused without being spent: the token works again when the consent resumes.
             paused = decide_access(
@@ -234,10 +241,15 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
     def validate_requested_scope(self) -> None:
         asked = set((self.request.payload.scope or "").split())
-        allowed = set(self.request.client.service.scope.split())
+        service = self.request.client.service
+        allowed = set(service.scope.split())
+        if service.kind == ServiceKind.SERVICE:
+            # Grant Management (draft §6): any registered service may manage its own grants.
+            allowed |= {QUERY_SCOPE, REVOKE_SCOPE}
         if not allowed or not asked <= allowed:
             raise InvalidScopeError("The client may not ask for this scope.")
 
+    @hooked  # type: ignore[misc]  # the extensions' hooks (RFC 9449) run as on Authlib's
     def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
         scope = self.request.payload.scope or self.request.client.service.scope
         token = self.generate_token(scope=scope, include_refresh_token=False)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.oauth.clients import client_auth_methods
+from broker.oauth.grant_management import QUERY_SCOPE, REVOKE_SCOPE
+from broker.oauth.grant_management import metadata as grant_management_metadata
+from broker.oauth.rfc7523 import metadata as private_key_jwt_metadata
+from broker.oauth.rfc9126 import metadata as pushed_requests_metadata
 from broker.oauth.rfc9396 import AuthorizationDetailTypes
 from broker.oauth.rfc9396 import metadata as details_metadata
+from broker.oauth.rfc9449 import metadata as dpop_metadata
 
 
 def metadata(
@@ -13,6 +19,7 @@ def metadata(
 ) -> dict[str, Any]:
     """The document served at ``/.well-known/oauth-authorization-server``; ``profile`` is the
     security profile in force (broker.config.SECURITY_PROFILES)."""
+    auth_methods = client_auth_methods(profile == "fapi2")
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth2/authorize",
@@ -24,13 +31,19 @@ def metadata(
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+        # The same methods at every endpoint (broker.oauth.server); RFC 7523 §2.2.
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        **private_key_jwt_metadata(),
         **details_metadata(details_types),
-        "scopes_supported": ["audit:read", "erasure:manage"],
+        **dpop_metadata(),
+        # RFC 9126 §5: under fapi2 every authorization request is pushed (FAPI 2.0 §5.3.1.2).
+        **pushed_requests_metadata(f"{issuer}/oauth2/par", required=profile == "fapi2"),
+        "scopes_supported": ["audit:read", "erasure:manage", QUERY_SCOPE, REVOKE_SCOPE],
         "authorization_response_iss_parameter_supported": True,
         "service_documentation": f"{issuer}/docs",
         "ui_locales_supported": ["bg", "en"],
+        **grant_management_metadata(f"{issuer}/oauth2/grants"),
         "serdika_security_profile": profile,
     }

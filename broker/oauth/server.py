@@ -15,8 +15,10 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Response, g
 from flask import request as flask_request
 
+from broker.oauth.clients import client_auth_methods
 from broker.oauth.errors import safe_description
-from broker.oauth.token_store import extend_refresh_tokens
+from broker.oauth.rfc7523 import assertion_subject
+from broker.oauth.token_store import extend_refresh_tokens, revoke_consent_tokens
 from consent.failures import blocked
 from consent.types import utcnow
 
@@ -51,11 +53,14 @@ class TooManyFailedAuthentications(InvalidClientError):  # type: ignore[misc]
 
 
 def _presented_client(request: Any) -> str | None:
-    """The client a request claims to be, as the failure counter names it."""
+    """The client a request claims to be, as the failure counter names it: its Basic user
+    name, or the (unverified) ``sub`` of its client assertion."""
     try:
         client_id, _ = extract_basic_authorization(request.headers)
     except (UnicodeDecodeError, ValueError):
         return None
+    if not client_id:
+        client_id = assertion_subject(request.form.get("client_assertion"))
     if not client_id or len(client_id) > 64 or not client_id.isprintable():
         return None
     return "client:" + client_id
@@ -81,10 +86,13 @@ class AuthorizationServer(FlaskAuthorizationServer):
 
     broker: Broker
     issuer_parameter: IssuerParameter
+    #: The client authentication methods accepted at every endpoint (broker.oauth.wiring).
+    client_auth_methods: list[str]
 
     def __init__(self, broker: Broker) -> None:
         super().__init__()
         self.broker = broker
+        self.client_auth_methods = client_auth_methods(broker.settings.fapi2)
         self.issuer_parameter = IssuerParameter(broker.settings.issuer)
         self.register_extension(self.issuer_parameter)
 
@@ -94,10 +102,33 @@ class AuthorizationServer(FlaskAuthorizationServer):
         self.issuer_parameter.add_issuer_parameter(self, response)
         return response
 
+    def create_authorization_response(
+        self, request: Any = None, grant_user: Any = None, grant: Any = None
+    ) -> Response:
+        """Authlib's, with the grant's own request: Authlib reads an error's ``state`` from a
+        request it builds anew from the URL, which under PAR holds only ``client_id`` and
+        ``request_uri`` (RFC 9126 §4); a refusal must carry the pushed ``state``."""
+        if request is None and grant is not None:
+            request = grant.request
+        response: Response = super().create_authorization_response(request, grant_user, grant)
+        if (
+            self.broker.settings.fapi2
+            and response.status_code == 302
+            and flask_request.method == "POST"
+        ):
+            # FAPI 2.0 §5.3.2.2 item 10 (RFC 9700 §4.12): 303 after a POST, so the browser
+            # does not send the wallet's form, with the citizen's answer, on to the service.
+            response.status_code = 303
+        return response
+
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
         response: Response = super().handle_response(status_code, payload, headers)
         response.headers.update(NO_STORE)
         return response
+
+    def consent_replaced(self, session: Any, consent: Any) -> None:
+        """Grant Management ``replace``: the consent's earlier tokens stop working."""
+        revoke_consent_tokens(session, consent)
 
     def consent_extended(self, session: Any, consent: Any) -> None:
         """Live refresh tokens of an extended consent now last until its new end."""
@@ -107,16 +138,28 @@ class AuthorizationServer(FlaskAuthorizationServer):
         """Authlib's, with failures counted (consent.failures) and a client that sent no usable
         credentials told how to, in words (Authlib's description shows a Python list).
 
+        The methods are the server's (:attr:`client_auth_methods`, set by the security
+        profile), whatever the endpoint lists: the rules are the same at the token, PAR,
+        introspection and revocation endpoints (docs/architecture.md, "OAuth 2.0 at FAPI 2.0
+        grade"), and each client may only use the method it was registered with.
+
         Only a failure looks at the count: a client that authenticates is never slowed, and the
         hot paths (introspection, the token endpoint) spend nothing on it. An address that keeps
         failing gets 429 with ``Retry-After`` instead of 401; guessing a secret of 256 random
         bits is hopeless anyway, what is refused is the stream of attempts.
         """
+        methods = self.client_auth_methods
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
             if str(error.description).startswith("The client cannot authenticate with methods"):
                 error.description = _how_to_authenticate(list(methods))
+                if "client_secret_basic" not in methods and "authorization" in request.headers:
+                    # FAPI 2.0 §5.3.2.1: only private_key_jwt (or mTLS), no shared secrets.
+                    error.description = (
+                        "This server does not accept client secrets (FAPI 2.0 profile). "
+                        + error.description
+                    )
             account = _presented_client(request)
             if account is None:
                 raise

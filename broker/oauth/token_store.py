@@ -87,6 +87,8 @@ def token_saver(broker: Broker) -> Callable[[dict[str, Any], Any], None]:
                 issued_at=now,
                 access_expires_at=now + timedelta(seconds=token["expires_in"]),
                 refresh_expires_at=consent.expires_at if consent else None,
+                # RFC 9449 §5: bound to the key of the request's proof (broker.oauth.rfc9449).
+                jkt=getattr(request, "dpop_jkt", None),
             )
         )
         session.commit()
@@ -104,6 +106,16 @@ def extend_refresh_tokens(session: Session, consent: Consent) -> None:
             Token.refresh_token_hash.is_not(None),
         )
         .values(refresh_expires_at=consent.expires_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def revoke_consent_tokens(session: Session, consent: Consent) -> None:
+    """Revoke every live token of ``consent`` (its scope was replaced)."""
+    session.execute(
+        update(Token)
+        .where(Token.consent_id == consent.id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 
@@ -143,6 +155,8 @@ class PresentedToken:
     refresh_expires_at: datetime | None
     refresh_used_at: datetime | None
     revoked_at: datetime | None
+    # The thumbprint of the DPoP key the token is bound to (RFC 9449 §6), or None.
+    jkt: str | None
     presented_as: str
     # The live state of the token's consent, read in the same statement as the token.
     consent_state: ConsentState | None = None

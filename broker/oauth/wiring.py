@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from flask import Flask, Response, g, json, request
 
+from broker.oauth import rfc7523
+from broker.oauth.client_assertions import private_key_jwt
 from broker.oauth.clients import client_secret_basic, query_client
+from broker.oauth.consent_grants import ConsentGrants
+from broker.oauth.dpop import EXTENSION as DPOP_EXTENSION
+from broker.oauth.dpop import BrokerDPoP
 from broker.oauth.endpoints import IntrospectionEndpoint, RevocationEndpoint
 from broker.oauth.errors import safe_description
 from broker.oauth.grants import (
@@ -23,6 +28,7 @@ from broker.oauth.grants import (
 )
 from broker.oauth.metadata import metadata
 from broker.oauth.personal_data import ConsentDetails, PersonalData
+from broker.oauth.pushed_requests import PushedAuthorizationEndpoint, PushedAuthorizationRequests
 from broker.oauth.server import AuthorizationServer
 from broker.oauth.token_store import token_generator, token_saver
 from consent.failures import record_failure
@@ -42,14 +48,23 @@ def init_oauth(app: Flask, broker: Broker) -> AuthorizationServer:
     )
     server.register_token_generator("default", token_generator(broker))
     server.register_client_auth_method("client_secret_basic", client_secret_basic)
+    # RFC 7523 §2.2: private_key_jwt; the profile decides which methods count (server.py).
+    server.register_client_auth_method(rfc7523.METHOD, private_key_jwt(broker))
     details = ConsentDetails(PersonalData(broker))
     # PKCE first: the grant runs its hooks in this order (grants.OrderedHooks).
-    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), details])
-    server.register_grant(RefreshTokenGrant, [details])
-    server.register_grant(ClientCredentialsGrant)
+    grants = ConsentGrants(broker)
+    dpop = BrokerDPoP(broker)  # RFC 9449: tokens bound to the key of the request's proof
+    server.register_grant(
+        AuthorizationCodeGrant, [S256CodeChallenge(required=True), details, grants, dpop]
+    )
+    server.register_grant(RefreshTokenGrant, [details, grants, dpop])
+    server.register_grant(ClientCredentialsGrant, [dpop])
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
+    # RFC 9126: the PAR endpoint, and request_uri at the authorization endpoint.
+    server.register_extension(PushedAuthorizationRequests(broker))
     app.extensions["serdika.oauth"] = server
+    app.extensions[DPOP_EXTENSION] = dpop
     _register_routes(
         app,
         server,
@@ -91,6 +106,15 @@ def _register_routes(app: Flask, server: AuthorizationServer, document: str) -> 
         with db.writing():
             return server.create_token_response()
 
+    @app.post("/oauth2/par")
+    def pushed_authorization_request_endpoint() -> Response:
+        # RFC 9126 §2: form-encoded, authenticated like the token endpoint, and the query
+        # string refused like there (the request may name what the citizen is asked for).
+        if request.args:
+            return _query_string_refused(server)
+        with db.writing():
+            return server.create_endpoint_response(PushedAuthorizationEndpoint.ENDPOINT_NAME)
+
     @app.post("/oauth2/introspect")
     def introspection_endpoint() -> Response:
         if request.args:
@@ -110,7 +134,7 @@ def _register_routes(app: Flask, server: AuthorizationServer, document: str) -> 
 
     @app.get("/oauth2/jwks")
     def jwks() -> Response:
-        keys = {"keys": [server.broker.keys.public_jwk()]}
+        keys = server.broker.keys.jwks()
         return Response(json.dumps(keys), mimetype="application/jwk-set+json")
 
     @app.after_request

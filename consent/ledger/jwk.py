@@ -78,8 +78,27 @@ def public_jwk_of(key: Ed25519PublicKey) -> dict[str, str]:
     }
 
 
-def thumbprint(key: Ed25519PublicKey) -> str:
-    """The RFC 7638 thumbprint of ``key``: SHA-256 over its required members, in RFC 8785 form
-    (which is RFC 7638's: sorted members, no whitespace). The broker's ``kid`` is this."""
-    digest = hashlib.sha256(rfc8785.dumps(public_jwk_of(key))).digest()
+#: The required members of a public JWK of each key type, those RFC 7638 §3.2 hashes
+#: (RFC 7518 §6.2.1 and §6.3.1, RFC 8037 §2).
+THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+    "RSA": ("e", "kty", "n"),
+}
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 thumbprint of a public JWK (EC, OKP or RSA): SHA-256 over its required
+    members only, in RFC 8785 form (which is RFC 7638's: sorted members, no whitespace).
+    DPoP binds tokens to this (RFC 9449 §6.1, ``jkt``); ``KeyFormatError`` if a member lacks."""
+    members = THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
+    if members is None or not all(isinstance(jwk.get(name), str) for name in members):
+        raise KeyFormatError("not a public JWK of type EC, OKP or RSA with its required members")
+    digest = hashlib.sha256(rfc8785.dumps({name: jwk[name] for name in members})).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def thumbprint(key: Ed25519PublicKey) -> str:
+    """The RFC 7638 thumbprint of ``key`` (:func:`jwk_thumbprint`). The broker's ``kid`` is
+    this."""
+    return jwk_thumbprint(public_jwk_of(key))

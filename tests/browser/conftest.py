@@ -43,12 +43,8 @@ def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSer
     base = tmp_path_factory.mktemp("browser")
     server = RealServer(database_url=f"sqlite:///{base / 'serdika.sqlite3'}",
                         var_dir=base / "var", log_path=base / "server.log", workers=2)
-    server.prepare()
-    try:
-        server.start()
+    with server.serving():
         yield server
-    finally:
-        server.stop()
 
 
 class _Callback(BaseHTTPRequestHandler):

@@ -75,12 +75,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory,
     server = RealServer(database_url=f"sqlite:///{base / 'serdika.sqlite3'}",
                         var_dir=base / "var", log_path=base / "server.log", workers=2,
                         tls=certificate)
-    server.prepare()
-    try:
-        server.start()
+    with server.serving():
         yield server
-    finally:
-        server.stop()
 
 
 NGINX_CONF = """

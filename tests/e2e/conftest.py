@@ -30,9 +30,5 @@ def real_server(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory
     base: Path = tmp_path_factory.mktemp("e2e")
     server = RealServer(database_url=e2e_database_url, var_dir=base / "var",
                         log_path=base / "server.log", workers=2)
-    server.prepare()
-    try:
-        server.start()
+    with server.serving():
         yield server
-    finally:
-        server.stop()

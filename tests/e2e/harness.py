@@ -23,6 +23,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +163,16 @@ class RealServer:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)  # the group we created in start()
             process.wait(timeout=10)
+
+    @contextmanager
+    def serving(self) -> Iterator[RealServer]:
+        """Prepare the installation, serve it for the block, then stop."""
+        self.prepare()
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
 
     def log(self) -> str:
         try:

@@ -36,12 +36,8 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tls = make_certificate(base) if request.param == "https" else None
     server = RealServer(database_url=f"sqlite:///{base / 'serdika.sqlite3'}",
                         var_dir=base / "var", log_path=base / "server.log", tls=tls)
-    server.prepare()
-    try:
-        server.start()
+    with server.serving():
         yield server
-    finally:
-        server.stop()
 
 
 class SlowClients:

@@ -142,8 +142,16 @@ def test_demo_seed_is_idempotent(installation: dict[str, Any]) -> None:
     assert len({c["username"] for c in first["citizens"]}) == len(first["citizens"])
     assert len(first["services"]) >= 3
     for service in first["services"]:
-        assert set(service) >= {"client_id", "client_secret", "redirect_uris", "purposes"}
-        assert service["purposes"] and service["redirect_uris"] and service["client_secret"]
+        assert set(service) >= {"client_id", "redirect_uris", "purposes"}
+        assert service["purposes"] and service["redirect_uris"]
+        if service["client_id"] == "kindergartens-fapi":
+            # The FAPI-grade demo service: private_key_jwt, its key under var/, no secret.
+            assert "client_secret" not in service
+            assert Path(service["private_key_file"]).is_relative_to(
+                installation["var_dir"].resolve())
+        else:
+            assert service["client_secret"]
+    assert "kindergartens-fapi" in {service["client_id"] for service in first["services"]}
     assert len(first["auditors"]) == 1
     assert set(first["auditors"][0]) >= {"client_id", "client_secret"}
 

@@ -162,3 +162,17 @@ def test_the_security_profile_is_fapi2_in_production_and_baseline_elsewhere(tmp_
 def test_the_metadata_names_the_security_profile(client):
     document = client.get("/.well-known/oauth-authorization-server").get_json()
     assert document["serdika_security_profile"] == "baseline"
+
+
+def test_lifetimes_are_configurable_within_their_bounds(tmp_path):
+    default = _settings(tmp_path)
+    assert (default.access_token_ttl, default.code_ttl, default.par_ttl,
+            default.dpop_window_seconds) == (300, 60, 60, 60)
+    chosen = _settings(tmp_path, SERDIKA_ACCESS_TOKEN_TTL="120", SERDIKA_CODE_TTL="30",
+                       SERDIKA_PAR_TTL="90", SERDIKA_DPOP_WINDOW="30")
+    assert (chosen.access_token_ttl, chosen.code_ttl, chosen.par_ttl,
+            chosen.dpop_window_seconds) == (120, 30, 90, 30)
+    for variable, value in (("SERDIKA_PAR_TTL", "600"), ("SERDIKA_CODE_TTL", "3600"),
+                            ("SERDIKA_ACCESS_TOKEN_TTL", "five"), ("SERDIKA_DPOP_WINDOW", "0")):
+        with pytest.raises(ConfigError, match=variable):
+            _settings(tmp_path, **{variable: value})

@@ -24,7 +24,8 @@ def _flow(client: Any, demo: dict[str, Any], **kwargs: Any) -> Flow:
     return Flow(client, demo["services"][0], demo["citizens"][0], **kwargs)
 
 
-@pytest.mark.parametrize("endpoint", ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"])
+@pytest.mark.parametrize("endpoint", ["/oauth2/token", "/oauth2/par", "/oauth2/introspect",
+                                      "/oauth2/revoke"])
 def test_parameters_in_the_query_string_are_refused(client, demo, endpoint):
     service = demo["services"][0]
     response = client.post(f"{endpoint}?grant_type=client_credentials&token=x",
@@ -60,7 +61,7 @@ def test_a_client_without_usable_credentials_is_told_how_to_authenticate(client,
     assert body["error"] == "invalid_client"
     assert body["error_description"] == (
         "Authenticate the client with HTTP Basic: 'Authorization: Basic' with "
-        "base64(client_id:secret).")
+        "base64(client_id:secret), or a signed client_assertion (RFC 7523).")
     assert "[" not in body["error_description"]
 
 

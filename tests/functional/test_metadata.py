@@ -33,7 +33,10 @@ def test_metadata_document(client):
     assert grants == {"authorization_code", "refresh_token", "client_credentials"}
     assert not grants & {"implicit", "password"}
     assert "token" not in meta["response_types_supported"]
-    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic"]
+    for endpoint in ("token", "introspection", "revocation"):
+        assert meta[f"{endpoint}_endpoint_auth_methods_supported"] == [
+            "client_secret_basic", "private_key_jwt"]
+    assert meta["token_endpoint_auth_signing_alg_values_supported"] == ["ES256", "EdDSA"]
     assert "none" not in meta["token_endpoint_auth_methods_supported"]
     assert "audit:read" in meta["scopes_supported"]
 

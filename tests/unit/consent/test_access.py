@@ -172,6 +172,28 @@ def test_a_withdrawn_consent_ends_the_token(ports):
     assert ports.entries[0][1]["reason"] == "revoked"
 
 
+@pytest.mark.parametrize(("bound", "proven"), [
+    ("key-a", None),  # a DPoP-bound token presented as a bearer token
+    ("key-a", "key-b"),  # with a proof of another key
+    (None, "key-a"),  # a bearer token presented with a DPoP proof
+])
+def test_a_bound_token_reads_only_with_a_proof_of_its_key(ports, bound, proven):
+    grant = ports.grants["token"]
+    ports.grants["token"] = AccessGrant(grant.client_id, grant.consent_id, grant.consent,
+                                        grant.sealed_national_id, jkt=bound)
+    refusal = read_personal_data(
+        ports.bundle(), ReadRequest("token", "registry", "person", {}, proof_jkt=proven), NOW)
+    assert isinstance(refusal, Refusal)
+    assert refusal.kind is RefusalKind.INVALID_TOKEN and refusal.proof_of_possession
+    # An unusable token names no consent: nothing is read, nothing is written.
+    assert ports.entries == [] and ports.registry.asked == []
+    ports.grants["token"] = AccessGrant(grant.client_id, grant.consent_id, grant.consent,
+                                        grant.sealed_national_id, jkt=proven)
+    result = read_personal_data(
+        ports.bundle(), ReadRequest("token", "registry", "person", {}, proof_jkt=proven), NOW)
+    assert isinstance(result, ReadResult)
+
+
 def test_a_malformed_field_list_is_a_bad_request_without_an_entry(ports):
     refusal = _read(ports, fields="Given Name")
     assert isinstance(refusal, Refusal)

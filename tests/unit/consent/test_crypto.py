@@ -6,6 +6,7 @@ import secrets
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from consent.crypto import (
     Keyring,
@@ -76,3 +77,37 @@ def test_token_hash_and_new_secret():
     assert token.startswith("at_") and len(token) > 40
     assert token_hash(token) == token_hash(token) and len(token_hash(token)) == 32
     assert new_secret("at_") != token
+
+
+# --- data key rotation --------------------------------------------------------------------
+
+
+def _rotated(keyring: Keyring, version: int = 1) -> Keyring:
+    return Keyring(b"n" * 32, keyring.index_key, data_key_version=version,
+                   previous_data_keys={0: keyring.data_key})
+
+
+def test_a_rotated_keyring_opens_what_the_old_key_sealed_and_seals_with_the_new():
+    old = Keyring(b"o" * 32, b"i" * 32)
+    sealed_before = old.seal(b"8803144710", b"subject:1")
+    new = _rotated(old)
+    assert new.open(sealed_before, b"subject:1") == b"8803144710"
+    assert not new.is_current(sealed_before)
+    sealed_now = new.seal(b"8803144710", b"subject:1")
+    assert new.is_current(sealed_now) and sealed_now[:4] == b"sk\x01\x01"
+    assert new.open(sealed_now, b"subject:1") == b"8803144710"
+    with pytest.raises(InvalidTag):
+        old.open(sealed_now, b"subject:1")  # the old key alone cannot open the new
+
+
+def test_a_value_sealed_before_versions_whose_nonce_looks_versioned_still_opens():
+    old = Keyring(b"o" * 32, b"i" * 32)
+    nonce = b"sk\x01\x01" + b"\x00" * 8
+    legacy = nonce + AESGCM(old.data_key).encrypt(nonce, b"secret", b"ctx")
+    assert _rotated(old).open(legacy, b"ctx") == b"secret"
+
+
+def test_the_context_still_binds_a_rotated_value():
+    new = _rotated(Keyring(b"o" * 32, b"i" * 32))
+    with pytest.raises(InvalidTag):
+        new.open(new.seal(b"x", b"subject:1"), b"subject:2")
