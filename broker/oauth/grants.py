@@ -99,6 +99,8 @@ class AuthorizationCodeGrant(OrderedHooks, grants.AuthorizationCodeGrant):
                 code_challenge_method=payload["code_challenge_method"],
                 issued_at=now,
                 expires_at=now + timedelta(seconds=self.server.broker.settings.code_ttl),
+                # RFC 9449 §10: checked by the DPoP extension when the request was validated.
+                dpop_jkt=payload.get("dpop_jkt"),
             )
         )
 

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,13 +26,18 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import jwt
-from authlib.oauth2.rfc6749 import InvalidGrantError, OAuth2Error
-from authlib.oauth2.rfc6749.grants import TokenEndpointMixin
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.grants import AuthorizationEndpointMixin, TokenEndpointMixin
 from joserfc.jwk import JWKRegistry
+
+#: The authorization request parameter of §10, and the shape of a SHA-256 thumbprint.
+JKT_PARAMETER = "dpop_jkt"
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
     "HEADER",
+    "JKT_PARAMETER",
     "NONCE_HEADER",
     "DPoP",
     "DPoPNonces",
@@ -312,6 +318,10 @@ class DPoP:
         self.required = required
 
     def __call__(self, grant: Any) -> None:
+        if isinstance(grant, AuthorizationEndpointMixin):
+            grant.register_hook(
+                "after_validate_authorization_request_payload", self.validate_dpop_jkt
+            )
         if isinstance(grant, TokenEndpointMixin):
             grant.dpop = self
             # Authlib hooks the code grant's validation; other grants validate the proof when
@@ -319,6 +329,21 @@ class DPoP:
             grant.register_hook("before_validate_token_request", self.validate_proof)
             grant.register_hook("before_create_token_response", self.validate_token_request)
             grant.register_hook("after_create_token_response", self.set_token_type)
+
+    def validate_dpop_jkt(self, grant: Any, result: Any) -> None:
+        """§10: an authorization request may bind its code to a key with ``dpop_jkt``, the
+        key's RFC 7638 thumbprint (43 base64url characters of SHA-256); the code is then
+        redeemed only with a proof of that key (:meth:`validate_token_request`)."""
+        data = grant.request.payload.data
+        jkt = data.get(JKT_PARAMETER)
+        if jkt is None:
+            return
+        if len(grant.request.payload.datalist.get(JKT_PARAMETER, [])) > 1:
+            raise InvalidRequestError(f"Send '{JKT_PARAMETER}' once.")
+        if not isinstance(jkt, str) or not _THUMBPRINT.fullmatch(jkt):
+            raise InvalidRequestError(
+                f"'{JKT_PARAMETER}' must be the RFC 7638 thumbprint of the DPoP key."
+            )
 
     def proof_of(self, grant: Any) -> DPoPProof | None:
         """The request's validated proof, or None when it sends none (refused when the

@@ -105,6 +105,27 @@ def test_a_token_request_with_a_proof_gets_bound_dpop_tokens(client, demo, broke
         assert row.refresh_token_hash == token_hash(tokens["refresh_token"])
 
 
+def test_a_code_bound_with_dpop_jkt_is_redeemed_only_with_a_proof_of_that_key(client, demo, key):
+    """RFC 9449 §10: the authorization request names the key; so must the token request."""
+    other = DPoPKey.generate(alg="EdDSA")
+    for proof_key, error in ((other, "invalid_grant"), (None, "invalid_dpop_proof")):
+        flow = _flow(client, demo)
+        refused = _redeem(flow, proof_key, flow.code(dpop_jkt=key.dpop_jkt))
+        assert refused.status_code == 400 and refused.get_json()["error"] == error
+    flow = _flow(client, demo)
+    bound = _redeem(flow, key, flow.code(dpop_jkt=key.dpop_jkt))
+    assert bound.status_code == 200 and bound.get_json()["token_type"] == "DPoP"
+
+
+@pytest.mark.parametrize("jkt", ["short", "x" * 44, "a+b/" * 11])
+def test_a_malformed_dpop_jkt_goes_back_as_invalid_request(client, demo, jkt):
+    flow = _flow(client, demo)
+    flow.sign_in()
+    response = client.get(flow.authorize_query(dpop_jkt=jkt))
+    assert response.status_code == 302
+    assert "error=invalid_request" in response.headers["Location"]
+
+
 def test_without_a_proof_the_baseline_keeps_bearer_tokens(client, demo, broker):
     tokens = _flow(client, demo).tokens()
     assert tokens["token_type"] == "Bearer"
