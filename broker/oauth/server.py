@@ -160,6 +160,9 @@ class AuthorizationServer(FlaskAuthorizationServer):
                         "This server does not accept client secrets (FAPI 2.0 profile). "
                         + error.description
                     )
+                    # RFC 6749 §5.2: a client that authenticated through the Authorization
+                    # header is answered 401 with a challenge.
+                    error.status_code = 401
             account = _presented_client(request)
             if account is None:
                 raise
