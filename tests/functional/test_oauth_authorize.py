@@ -481,3 +481,14 @@ def test_on_a_public_task_optional_fields_start_ticked(client, demo):
     flow.sign_in()
     boxes = _optional_boxes(client.get(flow.authorize_query()).get_data(as_text=True))
     assert boxes and all(boxes.values()), boxes
+
+
+@pytest.mark.parametrize("method", ["GET", "OPTIONS"])
+def test_the_authorization_endpoint_allows_no_cross_origin_reads(client, method):
+    """FAPI 2.0 §5.3.2.2: no CORS on the authorization endpoint; a page of another origin can
+    neither read its answers nor pre-flight a request to it."""
+    response = client.open("/oauth2/authorize?client_id=kindergartens", method=method,
+                           headers={"Origin": "https://evil.example",
+                                    "Access-Control-Request-Method": "POST"})
+    assert not any(name.lower().startswith("access-control-allow-")
+                   for name, _ in response.headers.items())
