@@ -107,6 +107,12 @@ export BENCH_TOKEN BENCH_BASIC
 
 echo "(b) GET /api/v1/data/civil_registry/person" >&2
 DATA=$(bench data "$SERDIKA_ISSUER/api/v1/data/civil_registry/person" "$HERE/data.lua")
+# The same read with a DPoP-bound token (RFC 9449): fresh proofs made just before, one each.
+echo "(d) GET /api/v1/data/civil_registry/person, DPoP-bound" >&2
+"$PY" "$HERE/dpop_proofs.py" "$SERDIKA_ISSUER" "$WORK/demo.json" "${DPOP_PROOFS:-40000}" \
+    "$WORK/dpop-proofs.lua"
+export BENCH_DPOP_FILE="$WORK/dpop-proofs.lua" BENCH_THREADS="$THREADS"
+DPOP=$(bench dpop "$SERDIKA_ISSUER/api/v1/data/civil_registry/person" "$HERE/dpop.lua")
 echo "(c) POST /oauth2/introspect" >&2
 INTROSPECT=$(bench introspect "$SERDIKA_ISSUER/oauth2/introspect" "$HERE/introspect.lua")
 
@@ -116,12 +122,14 @@ ACTIVE=$(curl -fsS -u "$("$PY" -c 'import base64,os; print(base64.b64decode(os.e
 case "$ACTIVE" in *'"active": true'*|*'"active":true'*) ;; *) echo "token inactive: $ACTIVE" >&2; exit 1;; esac
 stop_server
 
-"$PY" - "$BASELINE" "$DATA" "$INTROSPECT" <<'EOF'
+"$PY" - "$BASELINE" "$DATA" "$INTROSPECT" "$DPOP" <<'EOF'
 import sys
-baseline, data, introspect = map(float, sys.argv[1:])
+baseline, data, introspect, dpop = map(float, sys.argv[1:])
 print(f"baseline   GET /ping                      {baseline:9.1f} req/s")
 print(f"data read  GET /api/v1/data/.../person    {data:9.1f} req/s  "
       f"{data / baseline:6.1%} of baseline (target >= 35%)")
+print(f"DPoP read  GET /api/v1/data/.../person    {dpop:9.1f} req/s  "
+      f"{dpop / data:6.1%} of the bearer read (target >= 85%)")
 print(f"introspect POST /oauth2/introspect        {introspect:9.1f} req/s  "
       f"{introspect / baseline:6.1%} of baseline (target >= 50%)")
 EOF
