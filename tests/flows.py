@@ -59,6 +59,8 @@ class Flow:
     #: the flow makes a consent of its own: asking again would amend the one that stands
     #: (consent.amendment). Tests of amendments set it False.
     fresh: bool = True
+    #: Headers the push sends besides the client's authentication (a DPoP proof, say).
+    push_headers: dict[str, str] = field(default_factory=dict)
     #: Push the request first (RFC 9126) and send the browser with only ``client_id`` and the
     #: ``request_uri`` the push returned.
     pushed: bool = False
@@ -107,9 +109,9 @@ class Flow:
 
     def push(self, **overrides: Any) -> Any:
         """POST the authorization request to the PAR endpoint, as the service (RFC 9126 §2)."""
+        headers = basic(self.service["client_id"], self.service["client_secret"])
         return self.client.post("/oauth2/par", data=self.authorize_params(**overrides),
-                                headers=basic(self.service["client_id"],
-                                              self.service["client_secret"]))
+                                headers={**headers, **self.push_headers})
 
     def pushed_query(self, **overrides: Any) -> str:
         """Push the request; the authorization URL with its ``request_uri`` (RFC 9126 §4)."""

@@ -78,6 +78,21 @@ class BrokerDPoP(DPoP):
             ),
         )
 
+    def pushed_request_proof(self, request: Request) -> DPoPProof | None:
+        """The proof sent with a pushed authorization request (RFC 9449 §10.1), validated and
+        spent in the PAR endpoint's transaction; None when it sends none."""
+        header = request.headers.get("DPoP")
+        if header is None:
+            return None
+        return self.validator.validate(
+            header,
+            method=request.method,
+            uris=request_uris(request, self.broker.settings.issuer),
+            remember_jti=lambda proof: self.used.spend(
+                proof.jkt, proof.jti, _until(proof, self.validator.window), in_request=True
+            ),
+        )
+
 
 def current_dpop() -> BrokerDPoP:
     """The DPoP extension of the app handling the request."""

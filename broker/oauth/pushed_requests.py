@@ -11,10 +11,13 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from flask import request as flask_request
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from broker.oauth import rfc9126
+from broker.oauth.dpop import current_dpop
 from broker.oauth.models import PushedRequest
 from consent.crypto import token_hash
 from consent.types import utcnow
@@ -47,6 +50,17 @@ class PushedAuthorizationRequests(rfc9126.PushedAuthorizationRequests):
         self.broker = broker
         #: When this process next deletes expired rows (time.monotonic()).
         self.next_sweep = 0.0
+
+    def bind_parameters(self, request: Any, parameters: dict[str, str]) -> None:
+        """RFC 9449 §10.1: a DPoP proof sent with the push binds the code to its key, as
+        ``dpop_jkt`` would; when both are sent they must name the same key."""
+        proof = current_dpop().pushed_request_proof(flask_request)
+        if proof is None:
+            return
+        named = parameters.get("dpop_jkt")
+        if named is not None and named != proof.jkt:
+            raise InvalidRequestError("'dpop_jkt' does not name the key of the DPoP proof.")
+        parameters["dpop_jkt"] = proof.jkt
 
     def save_request(
         self, request_uri: str, client: Any, parameters: dict[str, str], expires_in: int

@@ -113,6 +113,7 @@ class PushedAuthorizationEndpoint(Endpoint):  # type: ignore[misc]
         # the client that authenticated, or the request would be another client's.
         if parameters.get("client_id") != client.get_client_id():
             raise InvalidRequestError("'client_id' must name the authenticated client.")
+        self.extension.bind_parameters(request, parameters)
         self.validate_authorization_request(request, parameters)
         return ValidatedPush(request=request, client=client, parameters=parameters)
 
@@ -210,6 +211,11 @@ class PushedAuthorizationRequests:
         """Mark the request used, atomically: ``True`` for exactly one caller, ``False`` when it
         was used already (or is no longer there)."""
         raise NotImplementedError()
+
+    def bind_parameters(self, request: OAuth2Request, parameters: dict[str, str]) -> None:
+        """Add to, or check, the pushed parameters from what else the push carries; a server
+        MAY re-implement it (a DPoP proof binds the code to its key: RFC 9449 §10.1). The
+        default adds nothing."""
 
     def get_client_require_pushed_authorization_requests(self, client: Any) -> bool:
         """The client's own ``require_pushed_authorization_requests`` (RFC 9126 §6); developers

@@ -117,6 +117,24 @@ def test_a_code_bound_with_dpop_jkt_is_redeemed_only_with_a_proof_of_that_key(cl
     assert bound.status_code == 200 and bound.get_json()["token_type"] == "DPoP"
 
 
+def test_a_proof_sent_with_the_push_binds_the_code_to_its_key(client, demo, key):
+    """RFC 9449 §10.1: a DPoP proof at the PAR endpoint binds the code like dpop_jkt."""
+    def pushed(proof_key: DPoPKey) -> Flow:
+        proof = proof_key.proof(htm="POST", htu=f"{ISSUER}/oauth2/par")
+        return Flow(client, demo["services"][0], demo["citizens"][0], pushed=True,
+                    push_headers={"DPoP": str(proof)})
+
+    flow = pushed(key)
+    refused = _redeem(flow, DPoPKey.generate(alg="EdDSA"))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+    flow = pushed(key)
+    bound = _redeem(flow, key)
+    assert bound.status_code == 200 and bound.get_json()["token_type"] == "DPoP"
+    # dpop_jkt naming another key than the push's proof is refused at the push.
+    other = pushed(key).push(dpop_jkt=DPoPKey.generate(alg="ES256").dpop_jkt)
+    assert other.status_code == 400 and other.get_json()["error"] == "invalid_request"
+
+
 @pytest.mark.parametrize("jkt", ["short", "x" * 44, "a+b/" * 11])
 def test_a_malformed_dpop_jkt_goes_back_as_invalid_request(client, demo, jkt):
     flow = _flow(client, demo)
