@@ -52,6 +52,19 @@ def _member(national_id: str, given: str, family: str, born: date, role: str,
             "household_role": role}
 
 
+#: The children's ЕГН given out in this session: one born on CHILD_BORN has only 1,000 to
+#: choose from, and two households sharing a child would share its guardians and notices.
+_CHILD_EGNS: set[str] = set()
+
+
+def _new_child_egn() -> str:
+    while True:
+        national_id = egn.make(CHILD_BORN, secrets.randbelow(1000))
+        if national_id not in _CHILD_EGNS:
+            _CHILD_EGNS.add(national_id)
+            return national_id
+
+
 @pytest.fixture
 def household(broker: Any, demo: dict[str, Any]) -> Household:
     parents = []
@@ -60,8 +73,7 @@ def household(broker: Any, demo: dict[str, Any]) -> Household:
         citizen["record"] = _member(citizen["national_id"], given, "Русева",
                                     egn.birth_date(citizen["national_id"]), "parent", gender)
         parents.append(citizen)
-    child = _member(egn.make(CHILD_BORN, secrets.randbelow(1000)), "Рая", "Русева",
-                    CHILD_BORN, "child", "F")
+    child = _member(_new_child_egn(), "Рая", "Русева", CHILD_BORN, "child", "F")
     home = Household(f"hh-t-{secrets.token_hex(4)}", "гр. София, ул. Тестова 1", parents,
                      child)
     home.write(broker)

@@ -181,8 +181,10 @@ def test_5_3_2_1_client_secrets_are_refused_and_private_key_jwt_works(fapi2, dem
                                           "scope": "grant_management_query"}),
                        ("/oauth2/par", flow.authorize_params()),
                        ("/oauth2/introspect", {"token": "x"})):
+        # An address of its own for each refusal: other tests fail this client's secret too,
+        # and an address that failed for an account failing elsewhere waits (consent.failures).
         assert "does not accept client secrets" in _invalid_client(
-            fapi2.post(path, headers=secret, data=data))
+            _own_address(fapi2.application).post(path, headers=secret, data=data))
     introspected = fapi2.post("/oauth2/introspect", data={"token": "x", **flow.assertion()})
     assert introspected.status_code == 200 and introspected.get_json() == {"active": False}
     assert flow.push().status_code == 201
